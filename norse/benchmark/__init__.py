@@ -1,0 +1,1 @@
+"""Benchmark helpers for Norse (the benchmark scripts live in the repository folder benchmarks/)."""

@@ -1,0 +1,1 @@
+"""Ready training tasks, run as ``python -m norse.task.<name>``."""

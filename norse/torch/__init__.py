@@ -1,0 +1,62 @@
+"""Building blocks for spiking neural networks in PyTorch: neuron models, encoders, containers.
+
+Example:
+    >>> import torch
+    >>> import norse.torch as norse
+    >>> spikes, state = norse.LIF()(torch.rand(100, 8, 32))
+    >>> spikes.shape
+    torch.Size([100, 8, 32])
+"""
+
+import importlib.util
+import logging
+
+from . import functional, models, module, utils
+
+# --- functional -------------------------------------------------------------------------
+from .functional.heaviside import heaviside
+from .functional.leaky_integrator import LIParameters, LIState, li_feed_forward_step, li_step
+from .functional.leaky_integrator_box import (
+    LIBoxParameters,
+    LIBoxState,
+    li_box_feed_forward_step,
+    li_box_step,
+)
+from .functional.lif import (
+    LIFFeedForwardState,
+    LIFParameters,
+    LIFState,
+    lif_current_encoder,
+    lif_feed_forward_step,
+    lif_step,
+)
+from .functional.lif_box import (
+    LIFBoxFeedForwardState,
+    LIFBoxParameters,
+    LIFBoxState,
+    lif_box_feed_forward_step,
+)
+from .functional.reset import ResetMethod, reset_subtract, reset_value
+from .functional.superspike import super_fn
+from .functional.threshold import (
+    circ_dist_fn,
+    heavi_circ_fn,
+    heavi_erfc_fn,
+    heavi_tanh_fn,
+    logistic_fn,
+    threshold,
+    triangle_fn,
+)
+
+# --- modules ----------------------------------------------------------------------------
+from .module.leaky_integrator import LI, LICell, LILinearCell
+from .module.leaky_integrator_box import LIBox, LIBoxCell
+from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
+from .module.lif_box import LIFBox, LIFBoxCell
+
+HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+__all__ = [
+    name for name in dir() if not name.startswith("_") and name not in ("importlib", "logging")
+]

@@ -1,0 +1,38 @@
+"""The neuron models that the shared contract tests (and kernels, NIR export) iterate over.
+
+Add a model's ``SPEC`` here and its modules get the contract tests for free.
+"""
+
+from __future__ import annotations
+
+from ._spec import NeuronSpec
+from .functional import leaky_integrator, leaky_integrator_box, lif, lif_box
+
+MODELS: tuple[NeuronSpec, ...] = (
+    lif.SPEC,
+    lif_box.SPEC,
+    leaky_integrator.SPEC,
+    leaky_integrator_box.SPEC,
+)
+
+
+def module_classes(spec: NeuronSpec) -> dict[str, type]:
+    """The module classes built on ``spec``, keyed ``cell``, ``layer``, ``recurrent_cell``,
+    ``recurrent`` (only those that exist)."""
+    from .module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
+
+    kinds = {
+        "cell": SNNCell,
+        "recurrent_cell": SNNRecurrentCell,
+        "layer": SNN,
+        "recurrent": SNNRecurrent,
+    }
+    found: dict[str, type] = {}
+    for kind, base in kinds.items():
+        stack = list(base.__subclasses__())
+        while stack:
+            cls = stack.pop()
+            stack.extend(cls.__subclasses__())
+            if cls.__dict__.get("spec") is spec and kind not in found:
+                found[kind] = cls
+    return found

@@ -1,0 +1,1 @@
+"""Stateless functional building blocks: neuron steps, thresholds, encoders, plasticity."""

@@ -1,0 +1,133 @@
+"""One dispatch for sequence layers: fused kernels when they apply, the reference otherwise.
+
+``run(step, x, state, p, dt, spec=..., backend="auto")`` is what every sequence layer calls.
+
+* ``"reference"``: :mod:`norse.torch.kernels.reference`, the step function looped over time.
+* ``"auto"``: the first registered fused backend that can run this call, else the reference.
+* any other registered name: that backend, or an error saying why it cannot run.
+
+The environment variable ``NORSE_BACKEND`` overrides the layer's choice (for debugging).
+Fused backends register themselves with :func:`register`; each one answers
+``unsupported(call) -> str | None`` (the reason it cannot run, or ``None``) and ``run(call)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from . import reference
+
+__all__ = ["Call", "available_backends", "check_backend", "register", "run", "select"]
+
+
+@dataclass
+class Call:
+    """Everything a backend needs to decide and run one sequence."""
+
+    step: Callable
+    x: Tensor
+    state: Any
+    p: Any
+    dt: float
+    spec: Any = None
+    weights: tuple[Tensor, ...] = ()
+    record_states: bool = False
+
+
+class Backend(Protocol):
+    def unsupported(self, call: Call) -> str | None: ...
+
+    def run(self, call: Call) -> tuple[Tensor, Any]: ...
+
+
+_BACKENDS: dict[str, Backend] = {}
+_LOADED = False
+
+
+def register(name: str, backend: Backend) -> None:
+    """Register a fused backend; ``auto`` tries them in registration order."""
+    _BACKENDS[name] = backend
+
+
+def _load() -> None:
+    """Import the fused backends once (each registers itself; missing extras are fine)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import importlib
+
+    for module in ("triton_backend", "cpu"):
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{module}":
+                raise
+
+
+def available_backends() -> tuple[str, ...]:
+    _load()
+    return ("auto", "reference", *_BACKENDS)
+
+
+def check_backend(backend: Any, who: str) -> str:
+    """Validate a backend name at construction."""
+    names = available_backends()
+    if not isinstance(backend, str) or backend not in names:
+        raise ValueError(
+            f"{who}: unknown backend {backend!r}; choose one of {', '.join(map(repr, names))}"
+        )
+    return backend
+
+
+def select(call: Call, backend: str = "auto") -> tuple[str, Backend | None]:
+    """Pick the backend for ``call``; ``(name, None)`` means the reference loop."""
+    _load()
+    backend = os.environ.get("NORSE_BACKEND") or backend
+    if backend == "reference":
+        return "reference", None
+    if backend == "auto":
+        if torch.compiler.is_compiling():
+            return "reference", None
+        for name, impl in _BACKENDS.items():
+            if impl.unsupported(call) is None:
+                return name, impl
+        return "reference", None
+    impl = _BACKENDS.get(backend)
+    if impl is None:
+        raise ValueError(
+            f"unknown backend {backend!r}; choose one of {', '.join(map(repr, available_backends()))}"
+        )
+    reason = impl.unsupported(call)
+    if reason is not None:
+        raise NotImplementedError(
+            f"backend={backend!r} cannot run this call: {reason}; use backend='auto' to fall "
+            "back to the reference loop"
+        )
+    return backend, impl
+
+
+def run(
+    step: Callable,
+    x: Tensor,
+    state: Any,
+    p: Any,
+    dt: float,
+    *,
+    spec: Any = None,
+    weights: tuple[Tensor, ...] = (),
+    backend: str = "auto",
+    record_states: bool = False,
+) -> tuple[Tensor, Any]:
+    """Run ``step`` over the time dimension of ``x`` on the chosen backend."""
+    call = Call(step, x, state, p, dt, spec, tuple(weights), record_states)
+    _, impl = select(call, backend)
+    if impl is None:
+        return reference.run(step, x, state, p, dt, call.weights, record_states)
+    return impl.run(call)

@@ -1,0 +1,1 @@
+"""Stateful torch.nn modules: neuron cells and layers, encoders, containers."""

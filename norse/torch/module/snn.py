@@ -1,0 +1,618 @@
+"""The one time loop and recurrence that every neuron module uses.
+
+Four base classes cover every neuron model:
+
+* :class:`SNNCell`: one step, feed-forward (``(B, ...) -> (B, ...)``),
+* :class:`SNNRecurrentCell`: one step with input and recurrent weights,
+* :class:`SNN`: a feed-forward layer over time (``(T, B, ...) -> (T, B, ...)``),
+* :class:`SNNRecurrent`: a recurrent layer over time.
+
+A neuron model's module is a short subclass that points at the model's
+:class:`~norse.torch._spec.NeuronSpec` (``spec = lif.SPEC``); the base class then builds the
+constructor, the initial state and the parameter handling. The 1.1.0 constructor form
+``SNNCell(activation, state_fallback, p, dt)`` keeps working for user-defined models.
+
+Sequence layers run through :func:`norse.torch.kernels.run`, which picks the fused kernel or
+the reference loop (``backend="auto" | "reference" | ...``).
+
+Example:
+    >>> from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, lif_feed_forward_step
+    >>> cell = SNNCell(lif_feed_forward_step,
+    ...                lambda x: LIFFeedForwardState(torch.zeros_like(x), torch.zeros_like(x)),
+    ...                LIFParameters())
+    >>> z, s = cell(torch.ones(2, 3))
+    >>> s.v.shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .. import kernels
+from .._spec import NeuronSpec, build_state, check_parameters, is_namedtuple, state_dtype
+from ..kernels.reference import _merge_states  # noqa: F401  (1.1.0's private name)
+
+FeedforwardActivation = Callable[..., tuple[Tensor, Any]]
+RecurrentActivation = Callable[..., tuple[Tensor, Any]]
+
+__all__ = [
+    "FeedforwardActivation",
+    "RecurrentActivation",
+    "SNN",
+    "SNNCell",
+    "SNNRecurrent",
+    "SNNRecurrentCell",
+]
+
+
+# ----------------------------------------------------------------------------- parameters
+class _NeuronParameters(nn.Module):
+    """Holds a parameter tuple's tensors as buffers (or parameters) of the owning module.
+
+    Tensors therefore follow ``.to()`` / ``.double()``; ``nn.Parameter`` fields show up in
+    ``parameters()`` and ``state_dict()``; the class-level default tensors are copied so that
+    no two modules share them. Tensors the user passed in are kept as the same objects.
+    """
+
+    def __init__(self, p: Any, as_tensors: bool) -> None:
+        super().__init__()
+        self._kind = type(p) if is_namedtuple(p) else None
+        self._constants: dict[str, Any] = {}
+        if self._kind is None:
+            self._constants["__raw__"] = p
+            return
+        defaults = getattr(self._kind, "_field_defaults", {})
+        for name, value in zip(p._fields, p, strict=True):
+            if is_namedtuple(value):
+                self.add_module(name, _NeuronParameters(value, as_tensors))
+            elif isinstance(value, nn.Parameter):
+                self.register_parameter(name, value)
+            elif isinstance(value, Tensor):
+                if value is defaults.get(name, None):
+                    value = value.detach().clone()
+                self.register_buffer(name, value, persistent=False)
+            elif as_tensors and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.register_buffer(name, torch.as_tensor(value), persistent=False)
+            else:
+                self._constants[name] = value
+
+    def _field(self, name: str) -> Any:
+        if name in self._constants:
+            return self._constants[name]
+        child = getattr(self, name)
+        return child.value() if isinstance(child, _NeuronParameters) else child
+
+    def value(self) -> Any:
+        if self._kind is None:
+            return self._constants["__raw__"]
+        return self._kind(*[self._field(f) for f in self._kind._fields])
+
+    def extra_repr(self) -> str:
+        return "" if self._kind is None else self._kind.__name__
+
+
+def _check_dt(dt: Any, who: str) -> float:
+    if isinstance(dt, Tensor) and dt.numel() == 1:
+        dt = dt.item()
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
+        raise TypeError(f"{who}: dt must be a number (seconds), got {type(dt).__name__}")
+    if not dt > 0:
+        raise ValueError(f"{who}: dt must be positive, got {dt}; pass e.g. dt=0.001")
+    return float(dt)
+
+
+def _check_input(x: Any, who: str, min_dim: int = 0) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{who}: input_tensor must be a torch.Tensor, got {type(x).__name__}; "
+            "convert it with torch.as_tensor(...)"
+        )
+    if x.dim() < min_dim:
+        raise ValueError(
+            f"{who}: expected an input with at least {min_dim} dimension(s) (time first), "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+def _check_state(state: Any, shape: tuple[int, ...], who: str, prefix: str = "state") -> None:
+    """Raise unless every tensor in ``state`` broadcasts to exactly ``shape``."""
+    if not isinstance(state, tuple):
+        raise TypeError(f"{who}: state must be a state tuple (or None), got {type(state).__name__}")
+    fields = getattr(state, "_fields", None) or [str(k) for k in range(len(state))]
+    for name, leaf in zip(fields, state, strict=True):
+        if isinstance(leaf, tuple):
+            _check_state(leaf, shape, who, f"{prefix}.{name}")
+        elif isinstance(leaf, Tensor):
+            try:
+                ok = torch.broadcast_shapes(leaf.shape, shape) == torch.Size(shape)
+            except RuntimeError:
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"{who}: {prefix}.{name} has shape {tuple(leaf.shape)}, which does not fit "
+                    f"the input's neuron shape {tuple(shape)}; pass state=None to start at rest "
+                    "or a state built for this input"
+                )
+
+
+def _is_size(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool)
+
+
+# ----------------------------------------------------------------------------- shared base
+class _NeuronModule(nn.Module):
+    """What the four base classes share: parameters, dt, step selection, initial state."""
+
+    #: the neuron model this module class runs (``None`` for user-defined activations)
+    spec: ClassVar[NeuronSpec | None] = None
+    #: state fields that stay 0-dim in the initial state (1.1.0's convention for some cells)
+    scalar_state: ClassVar[tuple[str, ...]] = ()
+    _recurrent: ClassVar[bool] = False
+
+    def _setup(self, activation, state_fallback, p, dt, activation_sparse) -> None:
+        who = type(self).__name__
+        spec = self.spec
+        if spec is not None:
+            if p is None:
+                p = spec.parameters()
+            if not isinstance(p, spec.parameters):
+                hint = (
+                    f"; {who} takes its size from the input, so write {who}() or "
+                    f"{who}(p={spec.parameters.__name__}(...))"
+                    if _is_size(p) and not self._recurrent
+                    else ""
+                )
+                raise TypeError(
+                    f"{who}: p must be a {spec.parameters.__name__}, got {type(p).__name__}{hint}"
+                )
+            check_parameters(p, who, tuple(spec.extra_methods))
+        self.dt = _check_dt(dt, who)
+        self._activation = activation
+        self.activation_sparse = activation_sparse
+        self._state_fallback = state_fallback
+        self.p = p
+
+    # ``p`` reads as the parameter tuple; its tensors live in the child module ``p``.
+    @property
+    def p(self) -> Any:
+        return self._modules["p"].value()
+
+    @p.setter
+    def p(self, value: Any) -> None:
+        as_tensors = self.spec is not None and self.spec.parameters_as_tensors
+        self._modules["p"] = _NeuronParameters(value, as_tensors)
+
+    @property
+    def activation(self) -> Callable:
+        if self._activation is not None:
+            return self._activation
+        return self._spec_step(sparse=False)
+
+    @activation.setter
+    def activation(self, value: Callable) -> None:
+        self._activation = value
+
+    def _spec_step(self, sparse: bool) -> Callable | None:
+        spec = self.spec
+        assert spec is not None
+        method = getattr(self.p, "method", None)
+        if method in spec.extra_methods:
+            step, recurrent_step = spec.extra_methods[method]
+            return recurrent_step if self._recurrent else step
+        if self._recurrent:
+            return spec.recurrent_step_sparse if sparse else spec.recurrent_step
+        return spec.step_sparse if sparse else spec.step
+
+    def _step_for(self, x: Tensor) -> Callable:
+        if x.is_sparse:
+            if self._activation is None and self.spec is not None:
+                sparse = self._spec_step(sparse=True)
+                if sparse is not None:
+                    return sparse
+            if self.activation_sparse is not None:
+                return self.activation_sparse
+        return self.activation
+
+    @property
+    def state_fallback(self) -> Callable:
+        if self._state_fallback is not None:
+            return self._state_fallback
+        return self.initial_state
+
+    @state_fallback.setter
+    def state_fallback(self, value: Callable) -> None:
+        self._state_fallback = value
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def initial_state(self, input_tensor: Tensor) -> Any:
+        """The resting state for ``input_tensor``: voltages at rest, currents at zero."""
+        spec = self.spec
+        if spec is None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: pass a state_fallback or override initial_state"
+            )
+        rest = spec.rest(self.p, self._recurrent)
+        return build_state(
+            rest,
+            self._neuron_shape(input_tensor),
+            state_dtype(input_tensor),
+            input_tensor.device,
+            self.scalar_state,
+            spec.grad_fields,
+        )
+
+    def _resolve_state(self, x: Tensor, state: Any) -> Any:
+        if state is None:
+            return self.state_fallback(x)
+        _check_state(state, self._neuron_shape(x), type(self).__name__)
+        return state
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("spec") is not None and "__init__" not in cls.__dict__:
+            cls.__signature__ = _model_signature(cls)  # type: ignore[attr-defined]
+
+
+def _model_signature(cls: type) -> inspect.Signature:
+    """The constructor signature that the generic ``__init__`` implements for a model class."""
+    P = inspect.Parameter
+    params = [P("p", P.POSITIONAL_OR_KEYWORD, default=cls.spec.parameters())]
+    if cls._recurrent:
+        params = [
+            P("input_size", P.POSITIONAL_OR_KEYWORD),
+            P("hidden_size", P.POSITIONAL_OR_KEYWORD),
+        ] + params
+        params += [
+            P("input_weights", P.KEYWORD_ONLY, default=None),
+            P("recurrent_weights", P.KEYWORD_ONLY, default=None),
+            P("autapses", P.KEYWORD_ONLY, default=False),
+        ]
+    params.append(P("dt", P.KEYWORD_ONLY, default=0.001))
+    if issubclass(cls, (SNN, SNNRecurrent)):
+        params += [
+            P("record_states", P.KEYWORD_ONLY, default=False),
+            P("backend", P.KEYWORD_ONLY, default="auto"),
+        ]
+    return inspect.Signature(params)
+
+
+class _RecurrentWeights:
+    """Weight set-up shared by the two recurrent base classes."""
+
+    def _setup_weights(self, input_size, hidden_size, input_weights, recurrent_weights, autapses):
+        who = type(self).__name__
+        for name, n in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if isinstance(n, Tensor) and n.numel() == 1 and not n.is_floating_point():
+                n = int(n)
+            if not _is_size(n):
+                raise TypeError(f"{who}: {name} must be an int, got {type(n).__name__}")
+            if n <= 0:
+                raise ValueError(f"{who}: {name} must be positive, got {n}")
+        input_size, hidden_size = int(input_size), int(hidden_size)
+        self.input_size = torch.as_tensor(input_size)
+        self.hidden_size = torch.as_tensor(hidden_size)
+        self.autapses = autapses
+        if input_weights is None:
+            input_weights = nn.Parameter(
+                torch.randn(hidden_size, input_size) * (2.0 / hidden_size) ** 0.5
+            )
+        elif tuple(input_weights.shape) != (hidden_size, input_size):
+            raise ValueError(
+                f"{who}: input_weights must have shape (hidden_size, input_size) = "
+                f"({hidden_size}, {input_size}), got {tuple(input_weights.shape)}"
+            )
+        if recurrent_weights is None:
+            recurrent_weights = nn.Parameter(
+                torch.randn(hidden_size, hidden_size) * (2.0 / hidden_size) ** 0.5
+            )
+        elif tuple(recurrent_weights.shape) != (hidden_size, hidden_size):
+            raise ValueError(
+                f"{who}: recurrent_weights must have shape (hidden_size, hidden_size) = "
+                f"({hidden_size}, {hidden_size}), got {tuple(recurrent_weights.shape)}"
+            )
+        self.input_weights = input_weights
+        self.recurrent_weights = recurrent_weights
+        if not autapses:
+            with torch.no_grad():
+                self.recurrent_weights.fill_diagonal_(0.0)
+            if not self.recurrent_weights.requires_grad:
+                self.recurrent_weights.requires_grad_(True)
+            self.recurrent_weights.register_hook(_zero_diagonal)
+
+    def _check_features(self, x: Tensor) -> None:
+        n = int(self.input_size)
+        if x.dim() == 0 or x.shape[-1] != n:
+            who = type(self).__name__
+            got = x.shape[-1] if x.dim() else "no"
+            raise ValueError(
+                f"{who}: input has {got} features but input_size={n}; pass tensors whose last "
+                f"dimension is {n}, or build {who}({got}, {int(self.hidden_size)})"
+            )
+
+    def _recurrent_shape(self, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (*batch_shape, int(self.hidden_size))
+
+    def _weights(self) -> tuple[Tensor, Tensor]:
+        return self.input_weights, self.recurrent_weights
+
+
+def _zero_diagonal(grad: Tensor) -> Tensor:
+    """Gradient hook that keeps removed autapses (the diagonal) at zero."""
+    return grad.clone().fill_diagonal_(0.0)
+
+
+def _parse(cls_name: str, recurrent: bool, args: tuple, kwargs: dict) -> dict:
+    """Read the 1.1.0 constructor form ``(activation, state_fallback, [sizes,] p, ...)``."""
+    names = ["activation", "state_fallback"]
+    if recurrent:
+        names += ["input_size", "hidden_size"]
+    names += ["p"]
+    if recurrent:
+        names += ["input_weights", "recurrent_weights", "autapses"]
+    names += ["dt", "activation_sparse"]
+    if len(args) > len(names):
+        raise TypeError(f"{cls_name}: too many positional arguments ({len(args)})")
+    bound = dict(zip(names, args, strict=False))
+    for k, v in kwargs.items():
+        if k in bound:
+            raise TypeError(f"{cls_name}: got multiple values for argument {k!r}")
+        bound[k] = v
+    return bound
+
+
+# ----------------------------------------------------------------------------- the classes
+class SNNCell(_NeuronModule):
+    """One feed-forward step of a neuron model: ``(x, state) -> (output, state)``.
+
+    Subclasses either set ``spec`` (and take ``p=..., dt=...``) or are built in the 1.1.0 form
+    ``SNNCell(activation, state_fallback, p, dt=0.001, activation_sparse=None)``.
+
+    Shape:
+        input ``(B, *)`` or any shape; output and state have the input's shape.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        who = type(self).__name__
+        if self.spec is not None:
+            _reject_sizes(who, args, kwargs)
+            p = args[0] if args else kwargs.pop("p", None)
+            dt = kwargs.pop("dt", 0.001)
+            _no_extra(who, kwargs)
+            self._setup(None, None, p, dt, None)
+        else:
+            b = _parse(who, False, args, kwargs)
+            self._setup(
+                b.get("activation"),
+                b.get("state_fallback"),
+                b.get("p"),
+                b.get("dt", 0.001),
+                b.get("activation_sparse"),
+            )
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        _check_input(input_tensor, type(self).__name__)
+        state = self._resolve_state(input_tensor, state)
+        return self._step_for(input_tensor)(input_tensor, state, self.p, self.dt)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, dt={self.dt}"
+
+
+class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
+    """One recurrent step: ``(x, state) -> (output, state)`` with input and recurrent weights.
+
+    Shape:
+        input ``(*, input_size)``; output and state ``(*, hidden_size)``.
+    """
+
+    _recurrent = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        who = type(self).__name__
+        if self.spec is not None:
+            b = _parse_model(who, args, kwargs, recurrent=True, layer=False)
+            self._setup(None, None, b["p"], b["dt"], None)
+        else:
+            b = _parse(who, True, args, kwargs)
+            self._setup(
+                b.get("activation"),
+                b.get("state_fallback"),
+                b.get("p"),
+                b.get("dt", 0.001),
+                b.get("activation_sparse"),
+            )
+        self._setup_weights(
+            b.get("input_size"),
+            b.get("hidden_size"),
+            b.get("input_weights"),
+            b.get("recurrent_weights"),
+            b.get("autapses", False),
+        )
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return self._recurrent_shape(tuple(x.shape[:-1]))
+
+    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        _check_input(input_tensor, type(self).__name__, 1)
+        self._check_features(input_tensor)
+        state = self._resolve_state(input_tensor, state)
+        step = self._step_for(input_tensor)
+        return step(input_tensor, state, *self._weights(), self.p, self.dt)
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, p={self.p}, "
+            f"autapses={self.autapses}, dt={self.dt}"
+        )
+
+
+class SNN(_NeuronModule):
+    """A feed-forward neuron layer over time: ``(T, B, *) -> (T, B, *)``.
+
+    Returns ``(outputs of every step, state after the last step)``, or with
+    ``record_states=True`` the state of every step (each field gains a leading ``T``).
+
+    Args:
+        backend: ``"auto"`` (default) picks a fused kernel when one applies and the reference
+            loop otherwise; ``"reference"`` always loops the step function over time. The
+            environment variable ``NORSE_BACKEND`` overrides it (for debugging).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        who = type(self).__name__
+        self.record_states = bool(kwargs.pop("record_states", False))
+        self.backend = kernels.check_backend(kwargs.pop("backend", "auto"), who)
+        if self.spec is not None:
+            _reject_sizes(who, args, kwargs)
+            p = args[0] if args else kwargs.pop("p", None)
+            dt = kwargs.pop("dt", 0.001)
+            _no_extra(who, kwargs)
+            self._setup(None, None, p, dt, None)
+        else:
+            b = _parse(who, False, args, kwargs)
+            self._setup(
+                b.get("activation"),
+                b.get("state_fallback"),
+                b.get("p"),
+                b.get("dt", 0.001),
+                b.get("activation_sparse"),
+            )
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape[1:])
+
+    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        _check_input(input_tensor, type(self).__name__, 1)
+        state = self._resolve_state(input_tensor, state)
+        return kernels.run(
+            self._step_for(input_tensor),
+            input_tensor,
+            state,
+            self.p,
+            self.dt,
+            spec=self.spec,
+            backend=self.backend,
+            record_states=self.record_states,
+        )
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, dt={self.dt}"
+
+
+class SNNRecurrent(_RecurrentWeights, _NeuronModule):
+    """A recurrent neuron layer over time: ``(T, B, input_size) -> (T, B, hidden_size)``."""
+
+    _recurrent = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        who = type(self).__name__
+        self.record_states = bool(kwargs.pop("record_states", False))
+        self.backend = kernels.check_backend(kwargs.pop("backend", "auto"), who)
+        if self.spec is not None:
+            b = _parse_model(who, args, kwargs, recurrent=True, layer=True)
+            self._setup(None, None, b["p"], b["dt"], None)
+        else:
+            b = _parse(who, True, args, kwargs)
+            self._setup(
+                b.get("activation"),
+                b.get("state_fallback"),
+                b.get("p"),
+                b.get("dt", 0.001),
+                b.get("activation_sparse"),
+            )
+        self._setup_weights(
+            b.get("input_size"),
+            b.get("hidden_size"),
+            b.get("input_weights"),
+            b.get("recurrent_weights"),
+            b.get("autapses", False),
+        )
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return self._recurrent_shape(tuple(x.shape[1:-1]))
+
+    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        _check_input(input_tensor, type(self).__name__, 2)
+        self._check_features(input_tensor)
+        state = self._resolve_state(input_tensor, state)
+        return kernels.run(
+            self._step_for(input_tensor),
+            input_tensor,
+            state,
+            self.p,
+            self.dt,
+            spec=self.spec,
+            weights=self._weights(),
+            backend=self.backend,
+            record_states=self.record_states,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, p={self.p}, "
+            f"autapses={self.autapses}, dt={self.dt}"
+        )
+
+
+def _reject_sizes(who: str, args: tuple, kwargs: dict) -> None:
+    """Feed-forward modules take their size from the input: explain ``LIFCell(2, 4)``."""
+    if len(args) > 1 or (args and _is_size(args[0])):
+        recurrent = (
+            who.replace("Cell", "RecurrentCell") if who.endswith("Cell") else who + "Recurrent"
+        )
+        raise TypeError(
+            f"{who} takes its number of neurons from the input, so it has no size arguments "
+            f"(got {', '.join(map(repr, args))}); write {who}() (or {who}(p=...)), or "
+            f"{recurrent}(input_size, hidden_size) for a layer with its own weights"
+        )
+
+
+def _no_extra(who: str, kwargs: dict) -> None:
+    if kwargs:
+        raise TypeError(f"{who}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
+
+
+def _parse_model(who: str, args: tuple, kwargs: dict, recurrent: bool, layer: bool) -> dict:
+    """Read ``(input_size, hidden_size, p=None, *, input_weights, recurrent_weights, autapses, dt)``."""
+    names = ["input_size", "hidden_size", "p"]
+    if len(args) > len(names):
+        raise TypeError(
+            f"{who}: takes (input_size, hidden_size, p) positionally, got {len(args)} arguments"
+        )
+    b = dict(zip(names, args, strict=False))
+    allowed = {
+        "input_size",
+        "hidden_size",
+        "p",
+        "input_weights",
+        "recurrent_weights",
+        "autapses",
+        "dt",
+    }
+    for k, v in kwargs.items():
+        if k not in allowed:
+            raise TypeError(f"{who}: unexpected keyword argument {k!r}")
+        if k in b:
+            raise TypeError(f"{who}: got multiple values for argument {k!r}")
+        b[k] = v
+    for required in ("input_size", "hidden_size"):
+        if required not in b:
+            raise TypeError(f"{who}: missing required argument {required!r}")
+    b.setdefault("p", None)
+    b.setdefault("dt", 0.001)
+    return b

@@ -1,0 +1,1 @@
+"""Utilities: parameter and state trees, cloning, NIR interchange, plotting, tensorboard."""

@@ -1,0 +1,1 @@
+"""General utilities of the norse package."""
