@@ -255,6 +255,14 @@ class _NeuronModule(nn.Module):
         _check_state(state, self._neuron_shape(x), type(self).__name__)
         return state
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``module.p = LIFParameters(...)`` works in 1.1.0; route it to the property setter
+        # (nn.Module would otherwise refuse to replace the child module ``p``).
+        if name == "p":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("spec") is not None and "__init__" not in cls.__dict__:
