@@ -27,6 +27,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "lif_box": {},
     "li": {},
     "li_box": {},
+    "lif_refrac": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -34,6 +35,7 @@ MODEL_DRIVE: dict[str, float] = {
     "lif_box": 3.0,  # first spike at step 4
     "li": 1.0,
     "li_box": 1.0,
+    "lif_refrac": 3.0,  # first spike at step 3, then 5 refractory steps
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

@@ -36,6 +36,13 @@ from .functional.lif_box import (
     LIFBoxState,
     lif_box_feed_forward_step,
 )
+from .functional.lif_refrac import (
+    LIFRefracFeedForwardState,
+    LIFRefracParameters,
+    LIFRefracState,
+    lif_refrac_feed_forward_step,
+    lif_refrac_step,
+)
 from .functional.reset import ResetMethod, reset_subtract, reset_value
 from .functional.superspike import super_fn
 from .functional.threshold import (
@@ -53,6 +60,7 @@ from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from .module.lif_box import LIFBox, LIFBoxCell
+from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from ._spec import NeuronSpec
 from .functional import leaky_integrator, leaky_integrator_box, lif, lif_box
+from .functional import lif_refrac
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
     lif_box.SPEC,
     leaky_integrator.SPEC,
     leaky_integrator_box.SPEC,
+    lif_refrac.SPEC,
 )
 
 
