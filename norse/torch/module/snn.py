@@ -255,6 +255,23 @@ class _NeuronModule(nn.Module):
         _check_state(state, self._neuron_shape(x), type(self).__name__)
         return state
 
+    def __repr__(self) -> str:
+        # 1.1.0 prints p inline only (``LIFCell(p=LIFParameters(...), dt=0.001)``): leave the
+        # child module that holds p's tensors out of the listing.
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({key}): " + nn.modules.module._addindent(repr(module), 2)
+            for key, module in self._modules.items()
+            if key != "p"
+        ]
+        lines = extra_lines + child_lines
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{self._get_name()}({extra_lines[0]})"
+        if not lines:
+            return f"{self._get_name()}()"
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
     def __setattr__(self, name: str, value: Any) -> None:
         # ``module.p = LIFParameters(...)`` works in 1.1.0; route it to the property setter
         # (nn.Module would otherwise refuse to replace the child module ``p``).
