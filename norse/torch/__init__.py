@@ -14,6 +14,18 @@ import logging
 from . import functional, models, module, utils
 
 # --- functional -------------------------------------------------------------------------
+from .functional.encode import (
+    constant_current_lif_encode,
+    euclidean_distance,
+    gaussian_rbf,
+    poisson_encode,
+    poisson_encode_step,
+    population_encode,
+    signed_poisson_encode,
+    signed_poisson_encode_step,
+    spike_latency_encode,
+    spike_latency_lif_encode,
+)
 from .functional.heaviside import heaviside
 from .functional.leaky_integrator import LIParameters, LIState, li_feed_forward_step, li_step
 from .functional.leaky_integrator_box import (
@@ -43,6 +55,7 @@ from .functional.lif_refrac import (
     lif_refrac_feed_forward_step,
     lif_refrac_step,
 )
+from .functional.lift import lift
 from .functional.reset import ResetMethod, reset_subtract, reset_value
 from .functional.superspike import super_fn
 from .functional.threshold import (
@@ -56,11 +69,24 @@ from .functional.threshold import (
 )
 
 # --- modules ----------------------------------------------------------------------------
+from .module.conv import LConv2d
+from .module.encode import (
+    ConstantCurrentLIFEncoder,
+    PoissonEncoder,
+    PoissonEncoderStep,
+    PopulationEncoder,
+    SignedPoissonEncoder,
+    SignedPoissonEncoderStep,
+    SpikeLatencyEncoder,
+    SpikeLatencyLIFEncoder,
+)
 from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from .module.lif_box import LIFBox, LIFBoxCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
+from .module.lift import Lift
+from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
