@@ -56,7 +56,9 @@ from .functional.lif_refrac import (
     lif_refrac_step,
 )
 from .functional.lift import lift
+from .functional.regularization import regularize_step, spike_accumulator, voltage_accumulator
 from .functional.reset import ResetMethod, reset_subtract, reset_value
+from .functional.stdp_sensor import STDPSensorParameters, STDPSensorState, stdp_sensor_step
 from .functional.superspike import super_fn
 from .functional.threshold import (
     circ_dist_fn,
@@ -67,6 +69,7 @@ from .functional.threshold import (
     threshold,
     triangle_fn,
 )
+from .functional.tsodyks_makram import TsodyksMakramParameters, TsodyksMakramState, stp_step
 
 # --- modules ----------------------------------------------------------------------------
 from .module.conv import LConv2d
@@ -86,6 +89,7 @@ from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from .module.lif_box import LIFBox, LIFBoxCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 from .module.lift import Lift
+from .module.regularization import RegularizationCell
 from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
