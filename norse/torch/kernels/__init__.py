@@ -38,6 +38,8 @@ class Call:
     spec: Any = None
     weights: tuple[Tensor, ...] = ()
     record_states: bool = False
+    #: set by :func:`select` when the backend was named explicitly (not ``"auto"``)
+    explicit: bool = False
 
 
 class Backend(Protocol):
@@ -104,6 +106,7 @@ def select(call: Call, backend: str = "auto") -> tuple[str, Backend | None]:
         raise ValueError(
             f"unknown backend {backend!r}; choose one of {', '.join(map(repr, available_backends()))}"
         )
+    call.explicit = True
     reason = impl.unsupported(call)
     if reason is not None:
         raise NotImplementedError(
