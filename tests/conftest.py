@@ -28,6 +28,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "li": {},
     "li_box": {},
     "lif_refrac": {},
+    "lsnn": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -36,6 +37,7 @@ MODEL_DRIVE: dict[str, float] = {
     "li": 1.0,
     "li_box": 1.0,
     "lif_refrac": 3.0,  # first spike at step 3, then 5 refractory steps
+    "lsnn": 3.0,  # decay first: one step later than LIF
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

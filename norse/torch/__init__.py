@@ -56,6 +56,13 @@ from .functional.lif_refrac import (
     lif_refrac_step,
 )
 from .functional.lift import lift
+from .functional.lsnn import (
+    LSNNFeedForwardState,
+    LSNNParameters,
+    LSNNState,
+    lsnn_feed_forward_step,
+    lsnn_step,
+)
 from .functional.regularization import regularize_step, spike_accumulator, voltage_accumulator
 from .functional.reset import ResetMethod, reset_subtract, reset_value
 from .functional.stdp_sensor import STDPSensorParameters, STDPSensorState, stdp_sensor_step
@@ -89,6 +96,7 @@ from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from .module.lif_box import LIFBox, LIFBoxCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 from .module.lift import Lift
+from .module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
 from .module.regularization import RegularizationCell
 from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
 

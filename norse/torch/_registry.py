@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._spec import NeuronSpec
 from .functional import leaky_integrator, leaky_integrator_box, lif, lif_box
 from .functional import lif_refrac
+from .functional import lsnn
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -15,6 +16,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     leaky_integrator.SPEC,
     leaky_integrator_box.SPEC,
     lif_refrac.SPEC,
+    lsnn.SPEC,
 )
 
 
