@@ -279,3 +279,121 @@ def test_sensor_ignores_tau_ac_inv():
 def test_sensor_bad_state():
     with pytest.raises(TypeError, match="STDPSensorState"):
         stdp_sensor_step(torch.zeros(1), torch.zeros(1), (torch.zeros(1), torch.zeros(1)))
+
+
+# ----------------------------------------------------------------------------- learner
+def _spikes(*shape, rate=0.3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(*shape, generator=g) < rate).float()
+
+
+def test_learner_linear_matches_functional_loop():
+    from norse.torch.module.lif import LIFCell
+    from norse.torch.module.stdp import STDPLearner
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(6, 3, bias=True)
+    torch.nn.init.uniform_(layer.weight, 0.2, 0.8)
+    ref_w = layer.weight.detach().clone()
+    p = STDPParameters(eta_plus=0.02, eta_minus=0.01)
+    learner = STDPLearner(layer, p=p)
+    x = _spikes(30, 2, 6) * 4
+    cell, s_ref, traces, st = LIFCell(), None, None, None
+    for xt in x.unbind(0):
+        z, st = learner(xt, st)
+        zr, s_ref = cell(torch.nn.functional.linear(xt, ref_w, layer.bias), s_ref)
+        traces = traces or STDPState(torch.zeros_like(xt), torch.zeros_like(zr))
+        ref_w, traces = stdp_step_linear(xt, zr.detach(), ref_w, traces, p)
+        assert torch.equal(z, zr)
+    assert x.sum() > 0 and not torch.equal(ref_w, torch.full_like(ref_w, 0.5))
+    torch.testing.assert_close(layer.weight.detach(), ref_w)
+    torch.testing.assert_close(st.stdp.t_post, traces.t_post)
+
+
+@pytest.mark.parametrize("mode", ["eval", "learning_off"])
+def test_learner_frozen_keeps_weights_but_tracks_traces(mode):
+    from norse.torch.module.stdp import STDPLearner
+
+    learner = STDPLearner(torch.nn.Linear(5, 2), learning=mode != "learning_off")
+    if mode == "eval":
+        learner.eval()
+    w0 = learner.layer.weight.detach().clone()
+    state = None
+    for xt in (_spikes(20, 1, 5) * 10).unbind(0):
+        _, state = learner(xt, state)
+    assert torch.equal(learner.layer.weight, w0)
+    assert state.stdp.t_pre.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("conv", "padding"),
+    [
+        (dict(kernel_size=3, stride=2, padding=1), (1, 1)),
+        (dict(kernel_size=(3, 1), padding="same"), (1, 0)),
+        (dict(kernel_size=2, dilation=2, padding="valid"), (0, 0)),
+    ],
+    ids=["stride2", "same", "dilated"],
+)
+def test_learner_conv2d_matches_functional_loop(conv, padding):
+    from norse.torch.module.lif import LIFCell
+    from norse.torch.module.stdp import STDPLearner
+
+    torch.manual_seed(1)
+    layer = torch.nn.Conv2d(2, 3, bias=False, **conv)
+    torch.nn.init.uniform_(layer.weight, 0.3, 0.7)
+    ref_w = layer.weight.detach().clone()
+    learner = STDPLearner(layer, p=STDPParameters(eta_plus=0.05, eta_minus=0.04))
+    geometry = {
+        "stride": layer.stride,
+        "padding": padding,
+        "dilation": layer.dilation,
+    }
+    p = STDPParameters(eta_plus=0.05, eta_minus=0.04, convolutional=True, **geometry)
+    x = _spikes(15, 2, 2, 7, 6, rate=0.5) * 3
+    cell, s_ref, traces, st = LIFCell(), None, None, None
+    for xt in x.unbind(0):
+        z, st = learner(xt, st)
+        zr, s_ref = cell(torch.nn.functional.conv2d(xt, ref_w, **geometry), s_ref)
+        traces = traces or STDPState(torch.zeros_like(xt), torch.zeros_like(zr))
+        ref_w, traces = stdp_step_conv2d(xt, zr.detach(), ref_w, traces, p)
+        assert torch.equal(z, zr)
+    assert x.sum() > 0
+    torch.testing.assert_close(layer.weight.detach(), ref_w)
+    assert learner.p.convolutional and learner.p.stride == tuple(layer.stride)
+
+
+def test_learner_unbatched_inputs_and_bounds():
+    from norse.torch.module.stdp import STDPLearner
+
+    lin = STDPLearner(torch.nn.Linear(4, 3), p=STDPParameters(eta_plus=1.0, eta_minus=0.5))
+    state = None
+    for xt in (_spikes(40, 4) * 20).unbind(0):
+        z, state = lin(xt, state)
+        assert z.shape == (3,)
+    assert lin.layer.weight.min() >= 0 and lin.layer.weight.max() <= 1
+    conv = STDPLearner(torch.nn.Conv2d(1, 2, 3))
+    z, state = conv(torch.ones(1, 5, 5))
+    assert z.shape == (2, 3, 3)
+    z, state = lin(torch.ones(2, 5, 4))  # extra leading dims are batch
+    assert z.shape == (2, 5, 3) and state.stdp.t_pre.shape == (10, 4)
+
+
+def test_learner_errors():
+    from norse.torch.module.stdp import STDPLearner
+
+    with pytest.raises(TypeError, match="layer must be"):
+        STDPLearner(torch.nn.Conv1d(1, 1, 3))
+    with pytest.raises(ValueError, match="groups=1"):
+        STDPLearner(torch.nn.Conv2d(2, 2, 3, groups=2))
+    with pytest.raises(ValueError, match="pads unevenly"):
+        STDPLearner(torch.nn.Conv2d(1, 1, 2, padding="same"))
+    with pytest.raises(TypeError, match="p must be"):
+        STDPLearner(torch.nn.Linear(2, 2), p={"eta_plus": 1.0})
+    with pytest.raises(ValueError, match="in_features=3"):
+        STDPLearner(torch.nn.Linear(3, 2))(torch.ones(1, 4))
+    with pytest.raises(ValueError, match="C=2"):
+        STDPLearner(torch.nn.Conv2d(2, 1, 3))(torch.ones(1, 1, 5, 5))
+    with pytest.raises(ValueError, match="does not fit"):
+        STDPLearner(torch.nn.Conv2d(1, 1, 7))(torch.ones(1, 1, 5, 5))
+    with pytest.raises(TypeError, match="STDPLearnerState"):
+        STDPLearner(torch.nn.Linear(3, 2))(torch.ones(1, 3), (None, None))
