@@ -29,6 +29,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "li_box": {},
     "lif_refrac": {},
     "lsnn": {},
+    "coba_lif": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -38,6 +39,7 @@ MODEL_DRIVE: dict[str, float] = {
     "li_box": 1.0,
     "lif_refrac": 3.0,  # first spike at step 3, then 5 refractory steps
     "lsnn": 3.0,  # decay first: one step later than LIF
+    "coba_lif": 20.0,  # recurrent only; opens the excitatory conductance
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

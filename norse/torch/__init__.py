@@ -14,6 +14,13 @@ import logging
 from . import functional, models, module, utils
 
 # --- functional -------------------------------------------------------------------------
+from .functional.coba_lif import (
+    CobaLIFFeedForwardState,
+    CobaLIFParameters,
+    CobaLIFState,
+    coba_lif_feed_forward_step,
+    coba_lif_step,
+)
 from .functional.encode import (
     constant_current_lif_encode,
     euclidean_distance,
@@ -79,6 +86,7 @@ from .functional.threshold import (
 from .functional.tsodyks_makram import TsodyksMakramParameters, TsodyksMakramState, stp_step
 
 # --- modules ----------------------------------------------------------------------------
+from .module.coba_lif import CobaLIF, CobaLIFCell
 from .module.conv import LConv2d
 from .module.encode import (
     ConstantCurrentLIFEncoder,

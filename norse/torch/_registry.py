@@ -9,6 +9,7 @@ from ._spec import NeuronSpec
 from .functional import leaky_integrator, leaky_integrator_box, lif, lif_box
 from .functional import lif_refrac
 from .functional import lsnn
+from .functional import coba_lif
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -17,6 +18,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     leaky_integrator_box.SPEC,
     lif_refrac.SPEC,
     lsnn.SPEC,
+    coba_lif.SPEC,
 )
 
 
