@@ -273,6 +273,37 @@ def _rest(p: LIFParameters, recurrent: bool) -> LIFState | LIFFeedForwardState:
     return LIFFeedForwardState(v=p.v_leak, i=0.0)
 
 
+# ``method="adjoint"`` selects the discrete-adjoint steps of
+# ``norse.torch.functional.adjoint.lif_adjoint`` (sparse variants for sparse input). They are
+# imported when first called, because that module imports this one.
+def _adjoint_feed_forward_step(
+    input_tensor: Tensor, state: LIFFeedForwardState, p: LIFParameters, dt: float = 0.001
+) -> tuple[Tensor, LIFFeedForwardState]:
+    from .adjoint import lif_adjoint
+
+    if input_tensor.is_sparse:
+        return lif_adjoint.lif_feed_forward_adjoint_step_sparse(input_tensor, state, p, dt)
+    return lif_adjoint.lif_feed_forward_adjoint_step(input_tensor, state, p, dt)
+
+
+def _adjoint_step(
+    input_tensor: Tensor,
+    state: LIFState,
+    input_weights: Tensor,
+    recurrent_weights: Tensor,
+    p: LIFParameters,
+    dt: float = 0.001,
+) -> tuple[Tensor, LIFState]:
+    from .adjoint import lif_adjoint
+
+    step = (
+        lif_adjoint.lif_adjoint_step_sparse
+        if input_tensor.is_sparse
+        else lif_adjoint.lif_adjoint_step
+    )
+    return step(input_tensor, state, input_weights, recurrent_weights, p, dt)
+
+
 SPEC = NeuronSpec(
     name="lif",
     parameters=LIFParameters,
@@ -284,4 +315,5 @@ SPEC = NeuronSpec(
     step_sparse=lif_feed_forward_step_sparse,
     recurrent_step_sparse=lif_step_sparse,
     parameters_as_tensors=True,
+    extra_methods={"adjoint": (_adjoint_feed_forward_step, _adjoint_step)},
 )

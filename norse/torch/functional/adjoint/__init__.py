@@ -1,0 +1,1 @@
+"""Discrete adjoint backward passes for the spiking neuron steps (import the submodules)."""

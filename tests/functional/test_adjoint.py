@@ -1,0 +1,306 @@
+"""Discrete adjoint steps: forward identical to the plain steps, backward = discrete adjoint.
+
+What is compared:
+
+* forward: every output and state field of the adjoint step is ``torch.equal`` to the plain
+  step's (several steps, with spikes);
+* sub-threshold (no spikes): the adjoint gradients of the input, the initial state and the
+  weights equal autograd through the plain step with ``method="heaviside"`` (float64, several
+  steps). Heaviside makes autograd differentiate only the smooth part of the Euler step, which
+  is what the adjoint equations are away from spikes;
+* with spikes (one step): adjoint gradient minus that autograd gradient equals the documented
+  jump term ``z (slope_after * lambda_v + lambda_z) / slope_before`` carried through one Euler
+  step, computed by hand here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from norse.torch.functional import lif
+from norse.torch.functional.adjoint import lif_adjoint
+from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
+
+DT = 0.001
+B, N_IN, N = 3, 4, 5
+
+
+def _leaves(state):
+    out = []
+    for v in state:
+        out.extend(_leaves(v) if isinstance(v, tuple) else [v])
+    return out
+
+
+def _rebuild(state, leaves):
+    it = iter(leaves)
+
+    def build(s):
+        return type(s)(*[build(v) if isinstance(v, tuple) else next(it) for v in s])
+
+    return build(state)
+
+
+@dataclass
+class Case:
+    name: str
+    plain: Callable  # (x, state, weights, p, dt) -> (z, state)
+    adjoint: Callable
+    state: Callable  # (generator, dtype, subthreshold) -> state
+    params: Callable  # (method, subthreshold) -> p
+    weights: Callable  # (generator, dtype) -> tuple of weight tensors
+    n_in: int
+
+
+def _rand(g, *shape, dtype=torch.float64, scale=1.0):
+    return torch.rand(*shape, generator=g, dtype=dtype) * scale
+
+
+def _double(p):
+    """Parameters in float64, so that autograd and adjoint agree to float64 precision."""
+    if isinstance(p, tuple):
+        return type(p)(*[_double(v) for v in p])
+    if isinstance(p, torch.Tensor) and p.is_floating_point():
+        return p.double()
+    return p
+
+
+def _lif_params(method, sub):
+    return _double(LIFParameters(method=method, v_th=torch.tensor(1e3 if sub else 1.0)))
+
+
+def _lif_ff_state(g, dtype, sub):
+    return LIFFeedForwardState(v=_rand(g, B, N, dtype=dtype), i=_rand(g, B, N, dtype=dtype))
+
+
+def _lif_state(g, dtype, sub):
+    return LIFState(
+        z=(_rand(g, B, N, dtype=dtype) < 0.5).to(dtype),
+        v=_rand(g, B, N, dtype=dtype),
+        i=_rand(g, B, N, dtype=dtype),
+    )
+
+
+def _rec_weights(g, dtype):
+    return (_rand(g, N, N_IN, dtype=dtype, scale=4.0), _rand(g, N, N, dtype=dtype, scale=2.0))
+
+
+CASES = [
+    Case(
+        "lif_ff",
+        lambda x, s, w, p, dt: lif.lif_feed_forward_step(x, s, p, dt),
+        lambda x, s, w, p, dt: lif_adjoint.lif_feed_forward_adjoint_step(x, s, p, dt),
+        _lif_ff_state,
+        _lif_params,
+        lambda g, dtype: (),
+        N,
+    ),
+    Case(
+        "lif",
+        lambda x, s, w, p, dt: lif.lif_step(x, s, *w, p, dt),
+        lambda x, s, w, p, dt: lif_adjoint.lif_adjoint_step(x, s, *w, p, dt),
+        _lif_state,
+        _lif_params,
+        _rec_weights,
+        N_IN,
+    ),
+]
+
+
+def _run(case, step, x_seq, state, weights, p):
+    outs = []
+    for x in x_seq.unbind(0):
+        z, state = step(x, state, weights, p, DT)
+        outs.append((z, state))
+    return outs
+
+
+def _loss(outs, g):
+    total = 0
+    for z, state in outs:
+        for t in [z, *_leaves(state)]:
+            total = total + (t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum()
+    return total
+
+
+def _grads(case, step, x_seq, state, weights, p, seed=1):
+    x_seq = x_seq.detach().clone().requires_grad_(True)
+    leaves = [t.detach().clone().requires_grad_(True) for t in _leaves(state)]
+    weights = tuple(w.detach().clone().requires_grad_(True) for w in weights)
+    outs = _run(case, step, x_seq, _rebuild(state, leaves), weights, p)
+    _loss(outs, torch.Generator().manual_seed(seed)).backward()
+    return outs, [x_seq.grad, *[t.grad for t in leaves], *[w.grad for w in weights]]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_forward_equals_plain_step(case):
+    g = torch.Generator().manual_seed(0)
+    x_seq = _rand(g, 8, B, case.n_in, dtype=torch.float32, scale=6.0)
+    state = case.state(g, torch.float32, False)
+    weights = case.weights(g, torch.float32)
+    plain = _run(case, case.plain, x_seq, state, weights, case.params("super", False))
+    adjoint = _run(case, case.adjoint, x_seq, state, weights, case.params("adjoint", False))
+    assert sum(z.sum() for z, _ in plain) > 0  # the comparison includes spikes
+    for (z_a, s_a), (z_b, s_b) in zip(adjoint, plain, strict=True):
+        assert torch.equal(z_a, z_b)
+        for a, b in zip(_leaves(s_a), _leaves(s_b), strict=True):
+            assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_subthreshold_gradients_equal_autograd(case):
+    g = torch.Generator().manual_seed(2)
+    x_seq = _rand(g, 6, B, case.n_in, scale=3.0)
+    state = case.state(g, torch.float64, True)
+    weights = case.weights(g, torch.float64)
+    p_ref = case.params("heaviside", True)
+    outs, expected = _grads(case, case.plain, x_seq, state, weights, p_ref)
+    assert all(z.sum() == 0 for z, _ in outs)
+    _, got = _grads(case, case.adjoint, x_seq, state, weights, case.params("adjoint", True))
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def _one_step_grads(step, x, state, weights, p, coeffs):
+    x = x.clone().requires_grad_(True)
+    leaves = [t.clone().requires_grad_(True) for t in _leaves(state)]
+    weights = tuple(w.clone().requires_grad_(True) for w in weights)
+    z, s = step(x, _rebuild(state, leaves), weights, p, DT)
+    outputs = [z, *_leaves(s)]
+    sum((c * o).sum() for c, o in zip(coeffs, outputs, strict=True)).backward()
+    return z.detach(), [x.grad, *[t.grad for t in leaves], *[w.grad for w in weights]]
+
+
+def test_lif_feed_forward_jump_term():
+    g = torch.Generator().manual_seed(3)
+    p = _double(LIFParameters())
+    x = _rand(g, B, N, scale=30.0)
+    state = _lif_ff_state(g, torch.float64, False)
+    a, b, c = (torch.randn(B, N, generator=g, dtype=torch.float64) for _ in range(3))
+    case = CASES[0]
+    z, got = _one_step_grads(case.adjoint, x, state, (), p, (a, b, c))
+    _, ref = _one_step_grads(case.plain, x, state, (), p._replace(method="heaviside"), (a, b, c))
+    assert 0 < z.sum() < z.numel()
+    i1 = state.i + x
+    before = p.tau_mem_inv * ((p.v_leak - state.v) + i1)
+    after = p.tau_mem_inv * ((p.v_leak - p.v_reset) + i1)
+    jump = z * (after * b + a) / before  # extra lambda_v1 at the spiking neurons
+    torch.testing.assert_close(got[0] - ref[0], DT * p.tau_mem_inv * jump)  # input
+    torch.testing.assert_close(got[1] - ref[1], (1 - DT * p.tau_mem_inv) * jump)  # v
+    torch.testing.assert_close(got[2] - ref[2], DT * p.tau_mem_inv * jump)  # i
+
+
+def test_lif_recurrent_jump_term():
+    g = torch.Generator().manual_seed(4)
+    p = _double(LIFParameters())
+    x = _rand(g, B, N_IN, scale=1.0)
+    state = _lif_state(g, torch.float64, False)
+    w_in, w_rec = _rec_weights(g, torch.float64)
+    coeffs = [torch.randn(B, N, generator=g, dtype=torch.float64) for _ in range(4)]
+    case = CASES[1]
+    z, got = _one_step_grads(case.adjoint, x, state, (w_in, w_rec), p, coeffs)
+    _, ref = _one_step_grads(
+        case.plain, x, state, (w_in, w_rec), p._replace(method="heaviside"), coeffs
+    )
+    assert 0 < z.sum() < z.numel()
+    a, _, b, _ = coeffs  # on z, z (state), v, i: z appears twice (output and state.z)
+    a = coeffs[0] + coeffs[1]
+    i1 = state.i + x @ w_in.T + state.z @ w_rec.T
+    before = p.tau_mem_inv * ((p.v_leak - state.v) + i1)
+    after = p.tau_mem_inv * ((p.v_leak - p.v_reset) + i1)
+    d_i1 = DT * p.tau_mem_inv * z * (after * b + a) / before
+    torch.testing.assert_close(got[0] - ref[0], d_i1 @ w_in)  # input
+    torch.testing.assert_close(got[1] - ref[1], d_i1 @ w_rec)  # previous spikes
+    torch.testing.assert_close(got[4] - ref[4], d_i1.T @ x)  # input weights
+    torch.testing.assert_close(got[5] - ref[5], d_i1.T @ state.z)  # recurrent weights
+
+
+def test_spike_gradient_points_towards_more_input():
+    # d(z)/d(x) through the jump is positive: more input makes the spike come earlier
+    x = torch.tensor([15.0, 30.0], requires_grad=True)
+    s = LIFFeedForwardState(v=torch.zeros(2), i=torch.zeros(2))
+    z, _ = lif_adjoint.lif_feed_forward_adjoint_step(x, s)
+    z.sum().backward()
+    assert torch.all(x.grad > 0)
+    assert x.grad[0] > x.grad[1]  # the marginal spike is the more sensitive one
+
+
+def test_scalar_initial_voltage_gets_scalar_gradient():
+    v = torch.tensor(0.0, requires_grad=True)
+    s = LIFFeedForwardState(v=v, i=torch.zeros(2, 3))
+    z, s = lif_adjoint.lif_feed_forward_adjoint_step(torch.ones(2, 3), s)
+    s.v.sum().backward()
+    assert v.grad.shape == () and v.grad.item() == pytest.approx(6 * 0.9)
+
+
+def test_sparse_variants_match_dense():
+    torch.manual_seed(0)
+    x = (torch.rand(B, N_IN) < 0.5).float()
+    w_in = (torch.rand(N, N_IN) * 20).requires_grad_(True)
+    w_rec = torch.rand(N, N).requires_grad_(True)
+    z0 = (torch.rand(B, N) < 0.5).float()
+    s = LIFState(z0, torch.zeros(B, N), torch.zeros(B, N))
+    z_d, s_d = lif_adjoint.lif_adjoint_step(x, s, w_in, w_rec)
+    (z_d.sum() + s_d.v.sum()).backward()
+    grads = w_in.grad.clone(), w_rec.grad.clone()
+    w_in.grad = w_rec.grad = None
+    s_sp = LIFState(z0.to_sparse(), torch.zeros(B, N), torch.zeros(B, N))
+    z_s, s_s = lif_adjoint.lif_adjoint_step_sparse(x.to_sparse(), s_sp, w_in, w_rec)
+    assert z_s.is_sparse and torch.equal(z_s.to_dense(), z_d)
+    assert torch.equal(s_s.v, s_d.v)
+    (s_s.v.sum() + z_s.to_dense().sum()).backward()
+    torch.testing.assert_close(w_in.grad, grads[0])
+    torch.testing.assert_close(w_rec.grad, grads[1])
+
+    x_ff = (torch.rand(B, N) * 30).requires_grad_(True)
+    s_ff = LIFFeedForwardState(torch.zeros(B, N), torch.zeros(B, N))
+    z_ff, _ = lif_adjoint.lif_feed_forward_adjoint_step(x_ff, s_ff)
+    z_sp, _ = lif_adjoint.lif_feed_forward_adjoint_step_sparse(x_ff.detach().to_sparse(), s_ff)
+    assert not z_sp.is_sparse and torch.equal(z_sp, z_ff)
+
+
+# ----------------------------------------------------------------------------- modules
+def _module_pairs():
+    from norse.torch.module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
+
+    return [
+        (LIFCell, False, lif_adjoint.lif_feed_forward_adjoint_step, False),
+        (LIF, False, lif_adjoint.lif_feed_forward_adjoint_step, True),
+        (LIFRecurrentCell, True, lif_adjoint.lif_adjoint_step, False),
+        (LIFRecurrent, True, lif_adjoint.lif_adjoint_step, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "cls, recurrent, step, layer", _module_pairs(), ids=lambda v: getattr(v, "__name__", "")
+)
+def test_lif_modules_with_method_adjoint(cls, recurrent, step, layer):
+    torch.manual_seed(0)
+    p_adj = LIFParameters(method="adjoint")
+    args = (N_IN, N) if recurrent else ()
+    m_adj = cls(*args, p=p_adj)
+    m_plain = cls(*args, p=LIFParameters())
+    if recurrent:
+        m_plain.input_weights = m_adj.input_weights
+        m_plain.recurrent_weights = m_adj.recurrent_weights
+    shape = (6, B, N_IN if recurrent else N) if layer else (B, N_IN if recurrent else N)
+    x = (torch.rand(*shape) * 8).requires_grad_(True)
+    z_adj, s_adj = m_adj(x)
+    z_plain, s_plain = m_plain(x)
+    assert torch.equal(z_adj, z_plain) and torch.equal(s_adj.v, s_plain.v)
+    (z_adj.sum() + s_adj.v.sum()).backward()
+    grad_module = x.grad.clone()
+    # the same computation through the functional adjoint step
+    x.grad = None
+    state = m_adj.initial_state(x)
+    weights = (m_adj.input_weights, m_adj.recurrent_weights) if recurrent else ()
+    zs = []
+    for x_t in x.unbind(0) if layer else [x]:
+        z, state = step(x_t, state, *weights, p_adj, 0.001)
+        zs.append(z)
+    (torch.stack(zs).sum() + state.v.sum()).backward()
+    torch.testing.assert_close(grad_module, x.grad)
