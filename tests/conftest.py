@@ -30,6 +30,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "lif_refrac": {},
     "lsnn": {},
     "coba_lif": {},
+    "iaf": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -40,6 +41,7 @@ MODEL_DRIVE: dict[str, float] = {
     "lif_refrac": 3.0,  # first spike at step 3, then 5 refractory steps
     "lsnn": 3.0,  # decay first: one step later than LIF
     "coba_lif": 20.0,  # recurrent only; opens the excitatory conductance
+    "iaf": 0.6,  # no leak: 2-4 steps per spike
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

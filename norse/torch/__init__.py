@@ -34,6 +34,13 @@ from .functional.encode import (
     spike_latency_lif_encode,
 )
 from .functional.heaviside import heaviside
+from .functional.iaf import (
+    IAFFeedForwardState,
+    IAFParameters,
+    IAFState,
+    iaf_feed_forward_step,
+    iaf_step,
+)
 from .functional.leaky_integrator import LIParameters, LIState, li_feed_forward_step, li_step
 from .functional.leaky_integrator_box import (
     LIBoxParameters,
@@ -98,6 +105,7 @@ from .module.encode import (
     SpikeLatencyEncoder,
     SpikeLatencyLIFEncoder,
 )
+from .module.iaf import IAF, IAFCell
 from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell

@@ -10,6 +10,7 @@ from .functional import leaky_integrator, leaky_integrator_box, lif, lif_box
 from .functional import lif_refrac
 from .functional import lsnn
 from .functional import coba_lif
+from .functional import iaf
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -19,6 +20,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     lif_refrac.SPEC,
     lsnn.SPEC,
     coba_lif.SPEC,
+    iaf.SPEC,
 )
 
 
