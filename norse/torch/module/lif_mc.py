@@ -1,0 +1,141 @@
+"""Multi-compartment LIF modules. Equations: :mod:`norse.torch.functional.lif_mc`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .._spec import build_state, check_parameters, state_dtype
+from ..functional.lif import LIFParameters, LIFState
+from ..functional.lif_mc import lif_mc_step
+from .snn import SNNRecurrentCell
+
+__all__ = ["LIFMCRecurrentCell"]
+
+_ALLOWED = ("input_weights", "recurrent_weights", "autapses", "dt")
+
+
+class _MultiCompartmentCell(SNNRecurrentCell):
+    """What the multi-compartment cells share: ``g_coupling`` and the step that uses it."""
+
+    _parameters_class: ClassVar[type] = LIFParameters
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: Any = None,
+        g_coupling: Tensor | None = None,
+        **kwargs: Any,
+    ) -> None:
+        who = type(self).__name__
+        for name in kwargs:
+            if name not in _ALLOWED:
+                raise TypeError(
+                    f"{who}: unexpected keyword argument {name!r}; accepted: {', '.join(_ALLOWED)}"
+                )
+        if p is None:
+            p = self._parameters_class()
+        if not isinstance(p, self._parameters_class):
+            raise TypeError(
+                f"{who}: p must be a {self._parameters_class.__name__}, got {type(p).__name__}"
+            )
+        check_parameters(p, who, ("adjoint",))
+        super().__init__(None, None, input_size, hidden_size, p, **kwargs)
+        n = int(self.hidden_size)
+        if g_coupling is None:
+            g_coupling = nn.Parameter(torch.randn(n, n) / n**0.5)
+        elif not isinstance(g_coupling, Tensor):
+            raise TypeError(
+                f"{who}: g_coupling must be a Tensor of shape (hidden_size, hidden_size) = "
+                f"({n}, {n}) or None, got {type(g_coupling).__name__}"
+            )
+        elif tuple(g_coupling.shape) != (n, n):
+            raise ValueError(
+                f"{who}: g_coupling must have shape (hidden_size, hidden_size) = ({n}, {n}), "
+                f"got {tuple(g_coupling.shape)}"
+            )
+        self.g_coupling = g_coupling
+
+    def _rest(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _steps(self) -> tuple[Callable, Callable]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def initial_state(self, input_tensor: Tensor) -> Any:
+        """Resting state ``(*batch, hidden_size)``: no spikes, voltage ``v_leak``, zero currents."""
+        return build_state(
+            self._rest(),
+            self._neuron_shape(input_tensor),
+            state_dtype(input_tensor),
+            input_tensor.device,
+        )
+
+    def _spec_step(self, sparse: bool) -> Callable:
+        return self._coupled_step
+
+    def _coupled_step(
+        self,
+        input_tensor: Tensor,
+        state: Any,
+        input_weights: Tensor,
+        recurrent_weights: Tensor,
+        p: Any,
+        dt: float = 0.001,
+    ) -> tuple[Tensor, Any]:
+        plain, adjoint = self._steps()
+        step = adjoint if p.method == "adjoint" else plain
+        return step(input_tensor, state, input_weights, recurrent_weights, self.g_coupling, p, dt)
+
+
+def _lif_mc_adjoint_step(*args: Any) -> tuple[Tensor, LIFState]:
+    from ..functional.adjoint.lif_mc_adjoint import lif_mc_adjoint_step
+
+    return lif_mc_adjoint_step(*args)
+
+
+class LIFMCRecurrentCell(_MultiCompartmentCell):
+    """Recurrent multi-compartment LIF neurons for one time step.
+
+    Each step is :func:`~norse.torch.functional.lif_mc.lif_mc_step`: the recurrent LIF step,
+    then the voltage coupling ``v + dt * g_coupling @ v`` on the post-reset voltage. With
+    ``p.method == "adjoint"`` the step's backward pass is the discrete adjoint
+    (:mod:`norse.torch.functional.adjoint.lif_mc_adjoint`).
+
+    Args:
+        input_size (int): number of input features.
+        hidden_size (int): number of compartments.
+        p (LIFParameters): neuron parameters.
+        g_coupling (Tensor): ``(hidden_size, hidden_size)`` coupling, kept as given; by default
+            a learnable ``randn(hidden, hidden) / sqrt(hidden)``.
+        input_weights (Tensor): ``(hidden_size, input_size)`` weights, kept as given.
+        recurrent_weights (Tensor): ``(hidden_size, hidden_size)`` weights, kept as given.
+        autapses (bool): allow self-connections (diagonal zeroed otherwise).
+        dt (float): integration time step in seconds.
+
+    Example:
+        >>> cell = LIFMCRecurrentCell(2, 4)
+        >>> z, s = cell(torch.ones(5, 2))
+        >>> z.shape, s.v.shape, cell.g_coupling.shape
+        (torch.Size([5, 4]), torch.Size([5, 4]), torch.Size([4, 4]))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: LIFParameters = LIFParameters(),
+        g_coupling: Tensor | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(input_size, hidden_size, p, g_coupling, **kwargs)
+
+    def _rest(self) -> LIFState:
+        return LIFState(z=0.0, v=self.p.v_leak, i=0.0)
+
+    def _steps(self) -> tuple[Callable, Callable]:
+        return lif_mc_step, _lif_mc_adjoint_step

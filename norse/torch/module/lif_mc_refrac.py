@@ -1,0 +1,65 @@
+"""Multi-compartment refractory LIF modules. Equations: :mod:`norse.torch.functional.lif_mc_refrac`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+
+from ..functional.lif import LIFState
+from ..functional.lif_mc_refrac import lif_mc_refrac_step
+from ..functional.lif_refrac import LIFRefracParameters, LIFRefracState
+from .lif_mc import _MultiCompartmentCell
+
+__all__ = ["LIFMCRefracRecurrentCell"]
+
+
+def _lif_mc_refrac_adjoint(*args: Any) -> tuple[Tensor, LIFRefracState]:
+    from ..functional.adjoint.lif_mc_refrac_adjoint import lif_mc_refrac_adjoint
+
+    return lif_mc_refrac_adjoint(*args)
+
+
+class LIFMCRefracRecurrentCell(_MultiCompartmentCell):
+    """Recurrent multi-compartment LIF neurons with a refractory counter, for one time step.
+
+    Each step is :func:`~norse.torch.functional.lif_mc_refrac.lif_mc_refrac_step` (decay
+    first; coupling added without ``dt``). With ``p.lif.method == "adjoint"`` the backward pass
+    is the discrete adjoint (:mod:`norse.torch.functional.adjoint.lif_mc_refrac_adjoint`).
+
+    Args:
+        input_size (int): number of input features.
+        hidden_size (int): number of compartments.
+        p (LIFRefracParameters): neuron parameters and refractory period.
+        g_coupling (Tensor): ``(hidden_size, hidden_size)`` coupling, kept as given; by default
+            a learnable ``randn(hidden, hidden) / sqrt(hidden)``.
+        input_weights (Tensor): ``(hidden_size, input_size)`` weights, kept as given.
+        recurrent_weights (Tensor): ``(hidden_size, hidden_size)`` weights, kept as given.
+        autapses (bool): allow self-connections (diagonal zeroed otherwise).
+        dt (float): integration time step in seconds.
+
+    Example:
+        >>> cell = LIFMCRefracRecurrentCell(2, 4)
+        >>> z, s = cell(torch.ones(5, 2))
+        >>> z.shape, s.lif.v.shape, s.rho.shape
+        (torch.Size([5, 4]), torch.Size([5, 4]), torch.Size([5, 4]))
+    """
+
+    _parameters_class = LIFRefracParameters
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        p: LIFRefracParameters = LIFRefracParameters(),
+        g_coupling: Tensor | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(input_size, hidden_size, p, g_coupling, **kwargs)
+
+    def _rest(self) -> LIFRefracState:
+        return LIFRefracState(LIFState(z=0.0, v=self.p.lif.v_leak, i=0.0), rho=0.0)
+
+    def _steps(self) -> tuple[Callable, Callable]:
+        return lif_mc_refrac_step, _lif_mc_refrac_adjoint
