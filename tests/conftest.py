@@ -31,6 +31,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "lsnn": {},
     "coba_lif": {},
     "iaf": {},
+    "lif_ex": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -42,6 +43,7 @@ MODEL_DRIVE: dict[str, float] = {
     "lsnn": 3.0,  # decay first: one step later than LIF
     "coba_lif": 20.0,  # recurrent only; opens the excitatory conductance
     "iaf": 0.6,  # no leak: 2-4 steps per spike
+    "lif_ex": 3.0,
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

@@ -62,6 +62,14 @@ from .functional.lif_box import (
     LIFBoxState,
     lif_box_feed_forward_step,
 )
+from .functional.lif_ex import (
+    LIFExFeedForwardState,
+    LIFExParameters,
+    LIFExState,
+    lif_ex_current_encoder,
+    lif_ex_feed_forward_step,
+    lif_ex_step,
+)
 from .functional.lif_refrac import (
     LIFRefracFeedForwardState,
     LIFRefracParameters,
@@ -110,6 +118,7 @@ from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from .module.lif_box import LIFBox, LIFBoxCell
+from .module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 from .module.lift import Lift
 from .module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell

@@ -11,6 +11,7 @@ from .functional import lif_refrac
 from .functional import lsnn
 from .functional import coba_lif
 from .functional import iaf
+from .functional import lif_ex
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -21,6 +22,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     lsnn.SPEC,
     coba_lif.SPEC,
     iaf.SPEC,
+    lif_ex.SPEC,
 )
 
 
