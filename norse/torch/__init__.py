@@ -128,6 +128,32 @@ from .module.sequential import RecurrentSequential, RecurrentSequentialState, Se
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
+# Optional extras: exported only when their package is installed (imported lazily by them).
+if HAS_TENSORBOARD:
+    from .utils.tensorboard import (
+        hook_spike_activity_mean,
+        hook_spike_activity_sum,
+        hook_spike_histogram_mean,
+        hook_spike_histogram_sum,
+        hook_spike_image,
+    )
+else:
+    logging.getLogger(__name__).debug("tensorboard not installed: tensorboard hooks not exported")
+if HAS_MATPLOTLIB:
+    from .utils.plot import (
+        plot_heatmap_2d,
+        plot_heatmap_3d,
+        plot_histogram_2d,
+        plot_izhikevich,
+        plot_membrane_traces,
+        plot_neuron_states,
+        plot_scatter_3d,
+        plot_spike_raster,
+        plot_spikes_2d,
+    )
+else:
+    logging.getLogger(__name__).debug("matplotlib not installed: plot functions not exported")
+
 __all__ = [
     name for name in dir() if not name.startswith("_") and name not in ("importlib", "logging")
 ]
