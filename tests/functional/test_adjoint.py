@@ -21,9 +21,14 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from norse.torch.functional import lif
-from norse.torch.functional.adjoint import lif_adjoint
+from norse.torch.functional import lif, lif_refrac
+from norse.torch.functional.adjoint import lif_adjoint, lif_refrac_adjoint
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
+from norse.torch.functional.lif_refrac import (
+    LIFRefracFeedForwardState,
+    LIFRefracParameters,
+    LIFRefracState,
+)
 
 DT = 0.001
 B, N_IN, N = 3, 4, 5
@@ -89,6 +94,22 @@ def _rec_weights(g, dtype):
     return (_rand(g, N, N_IN, dtype=dtype, scale=4.0), _rand(g, N, N, dtype=dtype, scale=2.0))
 
 
+def _refrac_params(method, sub):
+    return LIFRefracParameters(lif=_lif_params(method, sub), rho_reset=torch.tensor(2.0).double())
+
+
+def _rho(g, dtype):
+    return torch.randint(0, 3, (B, N), generator=g).to(dtype)
+
+
+def _refrac_ff_state(g, dtype, sub):
+    return LIFRefracFeedForwardState(_lif_ff_state(g, dtype, sub), _rho(g, dtype))
+
+
+def _refrac_state(g, dtype, sub):
+    return LIFRefracState(_lif_state(g, dtype, sub), _rho(g, dtype))
+
+
 CASES = [
     Case(
         "lif_ff",
@@ -105,6 +126,24 @@ CASES = [
         lambda x, s, w, p, dt: lif_adjoint.lif_adjoint_step(x, s, *w, p, dt),
         _lif_state,
         _lif_params,
+        _rec_weights,
+        N_IN,
+    ),
+    Case(
+        "lif_refrac_ff",
+        lambda x, s, w, p, dt: lif_refrac.lif_refrac_feed_forward_step(x, s, p, dt),
+        lambda x, s, w, p, dt: lif_refrac_adjoint.lif_refrac_feed_forward_adjoint_step(x, s, p, dt),
+        _refrac_ff_state,
+        _refrac_params,
+        lambda g, dtype: (),
+        N,
+    ),
+    Case(
+        "lif_refrac",
+        lambda x, s, w, p, dt: lif_refrac.lif_refrac_step(x, s, *w, p, dt),
+        lambda x, s, w, p, dt: lif_refrac_adjoint.lif_refrac_adjoint_step(x, s, *w, p, dt),
+        _refrac_state,
+        _refrac_params,
         _rec_weights,
         N_IN,
     ),
@@ -219,6 +258,32 @@ def test_lif_recurrent_jump_term():
     torch.testing.assert_close(got[5] - ref[5], d_i1.T @ state.z)  # recurrent weights
 
 
+def test_lif_refrac_feed_forward_jump_term_and_mask():
+    g = torch.Generator().manual_seed(5)
+    p = _refrac_params("super", False)
+    x = _rand(g, B, N, scale=30.0)
+    state = _refrac_ff_state(g, torch.float64, False)
+    coeffs = [torch.randn(B, N, generator=g, dtype=torch.float64) for _ in range(4)]
+    case = next(c for c in CASES if c.name == "lif_refrac_ff")
+    z, got = _one_step_grads(case.adjoint, x, state, (), p, coeffs)
+    ref_p = p._replace(lif=p.lif._replace(method="heaviside"))
+    _, ref = _one_step_grads(case.plain, x, state, (), ref_p, coeffs)
+    assert 0 < z.sum() < z.numel()
+    a, b, _, r = coeffs  # on z, v, i, rho
+    q = p.lif
+    m = (state.rho > 0).double()
+    i1 = state.lif.i + x
+    before = q.tau_mem_inv * ((q.v_leak - state.lif.v) + i1)
+    after = q.tau_mem_inv * ((q.v_leak - q.v_reset) + i1)
+    # lambda_z also collects the counter reload: d rho' / d z = rho_reset - relu(rho - m)
+    a = a + r * (p.rho_reset - torch.relu(state.rho - m))
+    jump = z * (after * b + a) / before  # zero for refractory neurons (z = 0 there)
+    assert torch.all(jump[m == 1] == 0)
+    torch.testing.assert_close(got[0] - ref[0], DT * q.tau_mem_inv * jump)  # input
+    torch.testing.assert_close(got[1] - ref[1], (1 - DT * q.tau_mem_inv) * jump)  # v
+    torch.testing.assert_close(got[3] - ref[3], torch.zeros_like(got[3]))  # rho
+
+
 def test_spike_gradient_points_towards_more_input():
     # d(z)/d(x) through the jump is positive: more input makes the spike come earlier
     x = torch.tensor([15.0, 30.0], requires_grad=True)
@@ -264,35 +329,63 @@ def test_sparse_variants_match_dense():
 
 
 # ----------------------------------------------------------------------------- modules
-def _module_pairs():
+def _module_cases():
     from norse.torch.module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
+    from norse.torch.module.lif_refrac import (
+        LIFRefrac,
+        LIFRefracCell,
+        LIFRefracRecurrent,
+        LIFRefracRecurrentCell,
+    )
 
+    lif_p = (LIFParameters(method="adjoint"), LIFParameters())
+    refrac_p = (
+        LIFRefracParameters(lif=LIFParameters(method="adjoint")),
+        LIFRefracParameters(),
+    )
+    ff, rec = lif_adjoint.lif_feed_forward_adjoint_step, lif_adjoint.lif_adjoint_step
+    rff = lif_refrac_adjoint.lif_refrac_feed_forward_adjoint_step
+    rrec = lif_refrac_adjoint.lif_refrac_adjoint_step
     return [
-        (LIFCell, False, lif_adjoint.lif_feed_forward_adjoint_step, False),
-        (LIF, False, lif_adjoint.lif_feed_forward_adjoint_step, True),
-        (LIFRecurrentCell, True, lif_adjoint.lif_adjoint_step, False),
-        (LIFRecurrent, True, lif_adjoint.lif_adjoint_step, True),
+        (LIFCell, lif_p, ff),
+        (LIF, lif_p, ff),
+        (LIFRecurrentCell, lif_p, rec),
+        (LIFRecurrent, lif_p, rec),
+        (LIFRefracCell, refrac_p, rff),
+        (LIFRefrac, refrac_p, rff),
+        (LIFRefracRecurrentCell, refrac_p, rrec),
+        (LIFRefracRecurrent, refrac_p, rrec),
     ]
 
 
+def _voltage(state):
+    return state.lif.v if hasattr(state, "lif") else state.v
+
+
 @pytest.mark.parametrize(
-    "cls, recurrent, step, layer", _module_pairs(), ids=lambda v: getattr(v, "__name__", "")
+    "cls, params, step", _module_cases(), ids=lambda v: getattr(v, "__name__", "")
 )
-def test_lif_modules_with_method_adjoint(cls, recurrent, step, layer):
+def test_modules_with_method_adjoint(cls, params, step):
+    from norse.torch.module.snn import SNN, SNNRecurrent, SNNRecurrentCell
+
     torch.manual_seed(0)
-    p_adj = LIFParameters(method="adjoint")
+    recurrent = issubclass(cls, (SNNRecurrentCell, SNNRecurrent))
+    layer = issubclass(cls, (SNN, SNNRecurrent))
+    p_adj, p_plain = params
     args = (N_IN, N) if recurrent else ()
     m_adj = cls(*args, p=p_adj)
-    m_plain = cls(*args, p=LIFParameters())
+    m_plain = cls(*args, p=p_plain)
     if recurrent:
         m_plain.input_weights = m_adj.input_weights
         m_plain.recurrent_weights = m_adj.recurrent_weights
-    shape = (6, B, N_IN if recurrent else N) if layer else (B, N_IN if recurrent else N)
-    x = (torch.rand(*shape) * 8).requires_grad_(True)
+    features = N_IN if recurrent else N
+    shape = (6, B, features) if layer else (B, features)
+    x = (torch.rand(*shape) * (8 if layer else 20)).requires_grad_(True)
     z_adj, s_adj = m_adj(x)
     z_plain, s_plain = m_plain(x)
-    assert torch.equal(z_adj, z_plain) and torch.equal(s_adj.v, s_plain.v)
-    (z_adj.sum() + s_adj.v.sum()).backward()
+    assert z_adj.sum() > 0
+    assert torch.equal(z_adj, z_plain) and torch.equal(_voltage(s_adj), _voltage(s_plain))
+    (z_adj.sum() + _voltage(s_adj).sum()).backward()
     grad_module = x.grad.clone()
     # the same computation through the functional adjoint step
     x.grad = None
@@ -302,5 +395,5 @@ def test_lif_modules_with_method_adjoint(cls, recurrent, step, layer):
     for x_t in x.unbind(0) if layer else [x]:
         z, state = step(x_t, state, *weights, p_adj, 0.001)
         zs.append(z)
-    (torch.stack(zs).sum() + state.v.sum()).backward()
+    (torch.stack(zs).sum() + _voltage(state).sum()).backward()
     torch.testing.assert_close(grad_module, x.grad)
