@@ -32,6 +32,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "coba_lif": {},
     "iaf": {},
     "lif_ex": {},
+    "lif_adex": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -44,6 +45,7 @@ MODEL_DRIVE: dict[str, float] = {
     "coba_lif": 20.0,  # recurrent only; opens the excitatory conductance
     "iaf": 0.6,  # no leak: 2-4 steps per spike
     "lif_ex": 3.0,
+    "lif_adex": 3.0,
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

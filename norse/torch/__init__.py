@@ -56,6 +56,14 @@ from .functional.lif import (
     lif_feed_forward_step,
     lif_step,
 )
+from .functional.lif_adex import (
+    LIFAdExFeedForwardState,
+    LIFAdExParameters,
+    LIFAdExState,
+    lif_adex_current_encoder,
+    lif_adex_feed_forward_step,
+    lif_adex_step,
+)
 from .functional.lif_box import (
     LIFBoxFeedForwardState,
     LIFBoxParameters,
@@ -117,6 +125,7 @@ from .module.iaf import IAF, IAFCell
 from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
+from .module.lif_adex import LIFAdEx, LIFAdExCell, LIFAdExRecurrent, LIFAdExRecurrentCell
 from .module.lif_box import LIFBox, LIFBoxCell
 from .module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell

@@ -12,6 +12,7 @@ from .functional import lsnn
 from .functional import coba_lif
 from .functional import iaf
 from .functional import lif_ex
+from .functional import lif_adex
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -23,6 +24,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     coba_lif.SPEC,
     iaf.SPEC,
     lif_ex.SPEC,
+    lif_adex.SPEC,
 )
 
 
