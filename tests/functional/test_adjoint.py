@@ -21,14 +21,15 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from norse.torch.functional import lif, lif_refrac
-from norse.torch.functional.adjoint import lif_adjoint, lif_refrac_adjoint
+from norse.torch.functional import lif, lif_refrac, lsnn
+from norse.torch.functional.adjoint import lif_adjoint, lif_refrac_adjoint, lsnn_adjoint
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
     LIFRefracParameters,
     LIFRefracState,
 )
+from norse.torch.functional.lsnn import LSNNFeedForwardState, LSNNParameters, LSNNState
 
 DT = 0.001
 B, N_IN, N = 3, 4, 5
@@ -110,6 +111,28 @@ def _refrac_state(g, dtype, sub):
     return LIFRefracState(_lif_state(g, dtype, sub), _rho(g, dtype))
 
 
+def _lsnn_params(method, sub):
+    return _double(
+        LSNNParameters(
+            method=method, v_th=torch.tensor(1e3 if sub else 1.0), tau_adapt_inv=torch.tensor(50.0)
+        )
+    )
+
+
+def _b(g, dtype, sub):
+    return torch.full((B, N), 1e3, dtype=dtype) if sub else 0.5 + _rand(g, B, N, dtype=dtype)
+
+
+def _lsnn_ff_state(g, dtype, sub):
+    s = _lif_ff_state(g, dtype, sub)
+    return LSNNFeedForwardState(s.v, s.i * 20, _b(g, dtype, sub))
+
+
+def _lsnn_state(g, dtype, sub):
+    s = _lif_state(g, dtype, sub)
+    return LSNNState(s.z, s.v, s.i * 20, _b(g, dtype, sub))
+
+
 CASES = [
     Case(
         "lif_ff",
@@ -144,6 +167,24 @@ CASES = [
         lambda x, s, w, p, dt: lif_refrac_adjoint.lif_refrac_adjoint_step(x, s, *w, p, dt),
         _refrac_state,
         _refrac_params,
+        _rec_weights,
+        N_IN,
+    ),
+    Case(
+        "lsnn_ff",
+        lambda x, s, w, p, dt: lsnn.lsnn_feed_forward_step(x, s, p, dt),
+        lambda x, s, w, p, dt: lsnn_adjoint.lsnn_feed_forward_adjoint_step(x, s, p, dt),
+        _lsnn_ff_state,
+        _lsnn_params,
+        lambda g, dtype: (),
+        N,
+    ),
+    Case(
+        "lsnn",
+        lambda x, s, w, p, dt: lsnn.lsnn_step(x, s, *w, p, dt),
+        lambda x, s, w, p, dt: lsnn_adjoint.lsnn_adjoint_step(x, s, *w, p, dt),
+        _lsnn_state,
+        _lsnn_params,
         _rec_weights,
         N_IN,
     ),
@@ -284,6 +325,27 @@ def test_lif_refrac_feed_forward_jump_term_and_mask():
     torch.testing.assert_close(got[3] - ref[3], torch.zeros_like(got[3]))  # rho
 
 
+def test_lsnn_feed_forward_jump_term():
+    g = torch.Generator().manual_seed(6)
+    p = _lsnn_params("super", False)
+    x = _rand(g, B, N)
+    state = _lsnn_ff_state(g, torch.float64, False)
+    coeffs = [torch.randn(B, N, generator=g, dtype=torch.float64) for _ in range(4)]
+    case = next(c for c in CASES if c.name == "lsnn_ff")
+    z, got = _one_step_grads(case.adjoint, x, state, (), p, coeffs)
+    _, ref = _one_step_grads(case.plain, x, state, (), p._replace(method="heaviside"), coeffs)
+    assert 0 < z.sum() < z.numel()
+    a, b, _, c = coeffs  # on z, v, i, b
+    slope_v = p.tau_mem_inv * ((p.v_leak - state.v) + state.i)
+    slope_v_after = p.tau_mem_inv * ((p.v_leak - p.v_reset) + state.i)
+    slope_b = p.tau_adapt_inv * (p.v_th - state.b)
+    kick = z * (slope_v_after * b - p.tau_adapt_inv * p.beta * c + a) / (slope_v - slope_b)
+    torch.testing.assert_close(got[0], ref[0])  # the input lands after the spike decision
+    torch.testing.assert_close(got[1] - ref[1], (1 - DT * p.tau_mem_inv) * kick)  # v
+    torch.testing.assert_close(got[2] - ref[2], DT * p.tau_mem_inv * kick)  # i
+    torch.testing.assert_close(got[3] - ref[3], -(1 - DT * p.tau_adapt_inv) * kick)  # b
+
+
 def test_spike_gradient_points_towards_more_input():
     # d(z)/d(x) through the jump is positive: more input makes the spike come earlier
     x = torch.tensor([15.0, 30.0], requires_grad=True)
@@ -344,8 +406,11 @@ def _module_cases():
         LIFRefracParameters(),
     )
     ff, rec = lif_adjoint.lif_feed_forward_adjoint_step, lif_adjoint.lif_adjoint_step
+    from norse.torch.module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
+
     rff = lif_refrac_adjoint.lif_refrac_feed_forward_adjoint_step
     rrec = lif_refrac_adjoint.lif_refrac_adjoint_step
+    lsnn_p = ({"adjoint": True}, {})
     return [
         (LIFCell, lif_p, ff),
         (LIF, lif_p, ff),
@@ -355,6 +420,10 @@ def _module_cases():
         (LIFRefrac, refrac_p, rff),
         (LIFRefracRecurrentCell, refrac_p, rrec),
         (LIFRefracRecurrent, refrac_p, rrec),
+        (LSNNCell, lsnn_p, lsnn_adjoint.lsnn_feed_forward_adjoint_step),
+        (LSNN, lsnn_p, lsnn_adjoint.lsnn_feed_forward_adjoint_step),
+        (LSNNRecurrentCell, lsnn_p, lsnn_adjoint.lsnn_adjoint_step),
+        (LSNNRecurrent, lsnn_p, lsnn_adjoint.lsnn_adjoint_step),
     ]
 
 
@@ -373,27 +442,39 @@ def test_modules_with_method_adjoint(cls, params, step):
     layer = issubclass(cls, (SNN, SNNRecurrent))
     p_adj, p_plain = params
     args = (N_IN, N) if recurrent else ()
-    m_adj = cls(*args, p=p_adj)
-    m_plain = cls(*args, p=p_plain)
+    kw_adj, kw_plain = (
+        (p_adj, p_plain) if isinstance(p_adj, dict) else ({"p": p_adj}, {"p": p_plain})
+    )
+    m_adj = cls(*args, **kw_adj)
+    m_plain = cls(*args, **kw_plain)
     if recurrent:
         m_plain.input_weights = m_adj.input_weights
         m_plain.recurrent_weights = m_adj.recurrent_weights
     features = N_IN if recurrent else N
-    shape = (6, B, features) if layer else (B, features)
-    x = (torch.rand(*shape) * (8 if layer else 20)).requires_grad_(True)
-    z_adj, s_adj = m_adj(x)
-    z_plain, s_plain = m_plain(x)
+    x = (torch.rand(4, B, features) * 8).requires_grad_(True)
+    if layer:
+        z_adj, s_adj = m_adj(x)
+        z_plain, s_plain = m_plain(x)
+    else:  # cells: one call per step
+        s_adj = s_plain = None
+        z_adj, z_plain = [], []
+        for x_t in x.unbind(0):
+            z, s_adj = m_adj(x_t, s_adj)
+            z_adj.append(z)
+            z, s_plain = m_plain(x_t, s_plain)
+            z_plain.append(z)
+        z_adj, z_plain = torch.stack(z_adj), torch.stack(z_plain)
     assert z_adj.sum() > 0
     assert torch.equal(z_adj, z_plain) and torch.equal(_voltage(s_adj), _voltage(s_plain))
     (z_adj.sum() + _voltage(s_adj).sum()).backward()
     grad_module = x.grad.clone()
     # the same computation through the functional adjoint step
     x.grad = None
-    state = m_adj.initial_state(x)
+    state = m_adj.initial_state(x if layer else x[0])
     weights = (m_adj.input_weights, m_adj.recurrent_weights) if recurrent else ()
     zs = []
-    for x_t in x.unbind(0) if layer else [x]:
-        z, state = step(x_t, state, *weights, p_adj, 0.001)
+    for x_t in x.unbind(0):
+        z, state = step(x_t, state, *weights, m_adj.p, 0.001)
         zs.append(z)
     (torch.stack(zs).sum() + _voltage(state).sum()).backward()
     torch.testing.assert_close(grad_module, x.grad)
