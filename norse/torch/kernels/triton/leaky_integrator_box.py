@@ -1,0 +1,245 @@
+"""Fused Triton kernels for box leaky integrators (no synaptic current) over a sequence.
+
+Equations: :mod:`norse.torch.functional.leaky_integrator_box` (same order of operations).
+The output of every step is the voltage; backward needs nothing else (the gradient of
+``tau_mem_inv`` reads the previous voltage from the output).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from ...functional.leaky_integrator_box import LIBoxState
+from . import _common as C
+from ._common import load_block, load_param
+
+__all__ = ["SEQUENCE", "LIBoxSequence", "li_box_sequence"]
+
+
+@triton.jit
+def _li_box_fwd_kernel(
+    x_ptr,
+    y_ptr,
+    vs_ptr,
+    v_out_ptr,
+    v0_ptr,
+    cm_ptr,
+    vleak_ptr,
+    N,
+    T,
+    stride_xt,
+    V0_FULL: tl.constexpr,
+    CM_FULL: tl.constexpr,
+    VLEAK_FULL: tl.constexpr,
+    SAVE: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+
+    x_ptrs = x_ptr + offs
+    y_ptrs = y_ptr + offs
+    vs_ptrs = vs_ptr + offs
+    x_next = tl.load(x_ptrs, mask=mask, other=0.0)
+    for t in range(T):
+        x = x_next.to(DT)
+        x_ptrs += stride_xt
+        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
+        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        v = v + cm * ((vleak - v) + x)
+        tl.store(y_ptrs, v.to(y_ptr.dtype.element_ty), mask=mask)
+        if SAVE:  # half outputs: keep the float32 voltages for backward
+            tl.store(vs_ptrs, v, mask=mask)
+        y_ptrs += N
+        vs_ptrs += N
+    tl.store(v_out_ptr + offs, v.to(v_out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _li_box_bwd_kernel(
+    gy_ptr,
+    gv_ptr,
+    y_ptr,
+    x_ptr,
+    gx_ptr,
+    v0_ptr,
+    cm_ptr,
+    vleak_ptr,
+    gv0_ptr,
+    gcm_ptr,
+    gvleak_ptr,
+    N,
+    T,
+    stride_xt,
+    stride_gyt,
+    stride_gyn,
+    last_x,
+    last_gy,
+    last_row,
+    V0_FULL: tl.constexpr,
+    CM_FULL: tl.constexpr,
+    VLEAK_FULL: tl.constexpr,
+    HAS_GY: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    WRITE_GX: tl.constexpr,
+    G_V0: tl.constexpr,
+    G_CM: tl.constexpr,
+    G_VLEAK: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    if HAS_GV:
+        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
+    else:
+        lv = tl.zeros([BLOCK], DT)
+    acc_cm = tl.zeros([BLOCK], DT)
+    acc_vleak = tl.zeros([BLOCK], DT)
+    if G_CM:
+        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+
+    y_ptrs = y_ptr + offs + last_row
+    x_ptrs = x_ptr + offs + last_x
+    gx_ptrs = gx_ptr + offs + last_row
+    gy_ptrs = gy_ptr + offs * stride_gyn + last_gy
+    for k in range(T):
+        g_v1 = lv
+        if HAS_GY:
+            g_v1 += tl.load(gy_ptrs, mask=mask, other=0.0).to(DT)
+        # v1 = v + cm ((v_leak - v) + x)
+        g_b = g_v1 * cm
+        if G_CM:
+            has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+            v_prev = tl.load(y_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
+            v_prev = tl.where(has_prev, v_prev, v0)
+            x = tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
+            acc_cm += g_v1 * ((vleak - v_prev) + x)
+        if G_VLEAK:
+            acc_vleak += g_b
+        if WRITE_GX:
+            tl.store(gx_ptrs, g_b.to(gx_ptr.dtype.element_ty), mask=mask)
+        lv = g_v1 - g_b
+        y_ptrs -= N
+        x_ptrs -= stride_xt
+        gx_ptrs -= N
+        gy_ptrs -= stride_gyt
+
+    if G_V0:
+        tl.store(gv0_ptr + offs, lv, mask=mask)
+    if G_CM:
+        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
+    if G_VLEAK:
+        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
+
+
+class LIBoxSequence(torch.autograd.Function):
+    """Box leaky integrators over ``T`` steps in one kernel, with a fused backward.
+
+    Inputs (from :func:`li_box_sequence`): ``x (T, N)``, 0-dim or ``(N,)`` leaves
+    ``v0, cm = dt tau_mem_inv, v_leak`` and the plan. Returns the voltages ``(T, N)`` and the
+    final ``v (N,)``.
+
+    Example:
+        >>> from norse.torch.kernels.triton import _common as C
+        >>> x = torch.ones(2, 2)
+        >>> plan = C.make_plan(x, torch.float32)
+        >>> leaves = [C.leaf(v, plan) for v in (0.0, 0.1, 0.0)]
+        >>> y, v = LIBoxSequence.apply(x, *leaves, plan)  # doctest: +SKIP
+        >>> y  # doctest: +SKIP
+        tensor([[0.1000, 0.1000],
+                [0.1900, 0.1900]])
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x, v0, cm, v_leak, plan):
+        T, N = plan.T, plan.N
+        tau = plan.grad and ctx.needs_input_grad[2]
+        y = C.empty_rows(plan, plan.out_dtype)
+        # tau_mem_inv's gradient reads the previous voltages: from the output itself, or
+        # from a float32 copy when the output is rounded to a half dtype
+        copy = tau and plan.out_dtype != plan.math_dtype
+        vs = C.empty_rows(plan, plan.math_dtype) if copy else C.dummy(plan)
+        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
+        _li_box_fwd_kernel[plan.grid](
+            x, y, vs, v_out, v0, cm, v_leak,
+            N, T, x.stride(0),
+            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
+            SAVE=copy, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
+        )  # fmt: skip
+        ctx.plan = plan
+        ctx.x_dtype = x.dtype
+        if plan.grad:
+            voltages = (vs if copy else y) if tau else None
+            ctx.save_for_backward(voltages, x if tau else None, v0, cm, v_leak)
+        ctx.set_materialize_grads(False)
+        return y, v_out
+
+    @staticmethod
+    def backward(ctx: Any, g_y: Tensor | None, g_v: Tensor | None):
+        plan = ctx.plan
+        y, x, v0, cm, v_leak = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        T, N = plan.T, plan.N
+        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
+        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
+               for n in needs[1:4]]  # fmt: skip
+        dummy = C.dummy(plan)
+        gy, stride_gyt, stride_gyn = C.grad_rows(g_y, plan)
+        stride_xt = x.stride(0) if x is not None else 0
+        _li_box_bwd_kernel[plan.grid](
+            gy, C.grad_vec(g_v, plan), y if y is not None else dummy,
+            x if x is not None else dummy, gx if gx is not None else dummy,
+            v0, cm, v_leak, *[o if o is not None else dummy for o in out],
+            N, T, stride_xt, stride_gyt, stride_gyn,
+            (T - 1) * stride_xt, (T - 1) * stride_gyt, (T - 1) * N,
+            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
+            HAS_GY=g_y is not None, HAS_GV=g_v is not None, WRITE_GX=gx is not None,
+            G_V0=needs[1], G_CM=needs[2], G_VLEAK=needs[3],
+            DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False),
+        )  # fmt: skip
+        leaves = (v0, cm, v_leak)
+        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
+        return (gx, *grads, None)
+
+
+def li_box_sequence(
+    x: Tensor, state: LIBoxState, p: Any, dt: float, out_dtype: torch.dtype
+) -> tuple[Tensor, LIBoxState]:
+    """Run :func:`~norse.torch.functional.leaky_integrator_box.li_box_feed_forward_step` over
+    ``x``'s first dimension (arguments as :func:`~norse.torch.kernels.triton.lif.lif_sequence`).
+
+    Example:
+        >>> from norse.torch.functional.leaky_integrator_box import LIBoxParameters
+        >>> y, s = li_box_sequence(torch.ones(2, 2), LIBoxState(v=torch.zeros(2)),
+        ...                        LIBoxParameters(), 1e-3, torch.float32)  # doctest: +SKIP
+        >>> s.v  # doctest: +SKIP
+        tensor([0.1900, 0.1900])
+    """
+    plan = C.make_plan(x, out_dtype)
+    x2 = C.rows(x, plan)
+    leaves = [
+        C.leaf(state.v, plan),
+        C.leaf(dt * p.tau_mem_inv, plan),
+        C.leaf(p.v_leak, plan),
+    ]
+    plan = C.with_grad(plan, x2, *leaves)
+    y, v = LIBoxSequence.apply(x2, *leaves, plan)
+    return y.reshape(x.shape), LIBoxState(v=v.reshape(plan.nshape))
+
+
+#: The launcher the backend calls.
+SEQUENCE = li_box_sequence

@@ -1,0 +1,372 @@
+"""Fused Triton kernels for feed-forward LIF neurons over a whole sequence.
+
+Equations: :mod:`norse.torch.functional.lif` (evaluated in the same order). The forward
+kernel keeps ``v`` and ``i`` of a block of neurons in registers for all ``T`` steps and saves
+the pre-reset voltage ``v1`` of every step (when autograd records). The backward kernel runs
+the adjoint recursion backwards in time, recomputing the spikes from ``v1``; the currents
+``i + x`` (needed only for the gradients of the time constants) are recomputed forward into a
+scratch buffer first, never by inverting the decay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from ...functional.lif import LIFFeedForwardState
+from . import _common as C
+from ._common import load_alpha, load_block, load_param, surrogate
+
+__all__ = ["SEQUENCE", "LIFSequence", "lif_sequence"]
+
+
+@triton.jit
+def _lif_fwd_kernel(
+    x_ptr,
+    z_ptr,
+    v1_ptr,
+    v_out_ptr,
+    i_out_ptr,
+    v0_ptr,
+    i0_ptr,
+    cm_ptr,
+    cs_ptr,
+    vleak_ptr,
+    vth_ptr,
+    vreset_ptr,
+    N,
+    T,
+    stride_xt,
+    V0_FULL: tl.constexpr,
+    I0_FULL: tl.constexpr,
+    CM_FULL: tl.constexpr,
+    CS_FULL: tl.constexpr,
+    VLEAK_FULL: tl.constexpr,
+    VTH_FULL: tl.constexpr,
+    VRESET_FULL: tl.constexpr,
+    SAVE: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+
+    x_ptrs = x_ptr + offs
+    z_ptrs = z_ptr + offs
+    v1_ptrs = v1_ptr + offs
+    x_next = tl.load(x_ptrs, mask=mask, other=0.0)
+    for t in range(T):
+        x = x_next.to(DT)
+        # Prefetch the next step's input while this one computes.
+        x_ptrs += stride_xt
+        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
+        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        i1 = i + x
+        v1 = v + cm * ((vleak - v) + i1)
+        i = i1 + cs * i1
+        z = (v1 - vth > 0).to(DT)
+        v = (1.0 - z) * v1 + z * vreset
+        tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
+        if SAVE:
+            tl.store(v1_ptrs, v1.to(v1_ptr.dtype.element_ty), mask=mask)
+        z_ptrs += N
+        v1_ptrs += N
+    tl.store(v_out_ptr + offs, v.to(v_out_ptr.dtype.element_ty), mask=mask)
+    tl.store(i_out_ptr + offs, i.to(i_out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _lif_bwd_kernel(
+    gz_ptr,
+    gv_ptr,
+    gi_ptr,
+    v1_ptr,
+    x_ptr,
+    gx_ptr,
+    scratch_ptr,
+    v0_ptr,
+    i0_ptr,
+    cm_ptr,
+    cs_ptr,
+    vleak_ptr,
+    vth_ptr,
+    vreset_ptr,
+    alpha_ptr,
+    gv0_ptr,
+    gi0_ptr,
+    gcm_ptr,
+    gcs_ptr,
+    gvleak_ptr,
+    gvth_ptr,
+    gvreset_ptr,
+    N,
+    T,
+    stride_xt,
+    stride_gzt,
+    stride_gzn,
+    last_gz,
+    last_row,
+    V0_FULL: tl.constexpr,
+    I0_FULL: tl.constexpr,
+    CM_FULL: tl.constexpr,
+    CS_FULL: tl.constexpr,
+    VLEAK_FULL: tl.constexpr,
+    VTH_FULL: tl.constexpr,
+    VRESET_FULL: tl.constexpr,
+    ALPHA_FULL: tl.constexpr,
+    HAS_GZ: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    HAS_GI: tl.constexpr,
+    WRITE_GX: tl.constexpr,
+    G_V0: tl.constexpr,
+    G_I0: tl.constexpr,
+    G_CM: tl.constexpr,
+    G_CS: tl.constexpr,
+    G_VLEAK: tl.constexpr,
+    G_VTH: tl.constexpr,
+    G_VRESET: tl.constexpr,
+    METHOD: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+
+    # Phase 1 (only for the time constants' gradients): the jumped currents i + x of every
+    # step, recomputed forward (they do not depend on the spikes).
+    NEED_I1: tl.constexpr = G_CM or G_CS
+    if NEED_I1:
+        i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+        x_ptrs = x_ptr + offs
+        s_ptrs = scratch_ptr + offs
+        for _ in range(T):
+            i1 = i + tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
+            tl.store(s_ptrs, i1, mask=mask)
+            i = i1 + cs * i1
+            x_ptrs += stride_xt
+            s_ptrs += N
+        tl.debug_barrier()
+
+    # Phase 2: the adjoint recursion, t = T-1 .. 0. lv, li: gradients w.r.t. v and i after step t.
+    if HAS_GV:
+        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
+    else:
+        lv = tl.zeros([BLOCK], DT)
+    if HAS_GI:
+        li = tl.load(gi_ptr + offs, mask=mask, other=0.0).to(DT)
+    else:
+        li = tl.zeros([BLOCK], DT)
+    acc_cm = tl.zeros([BLOCK], DT)
+    acc_cs = tl.zeros([BLOCK], DT)
+    acc_vleak = tl.zeros([BLOCK], DT)
+    acc_vth = tl.zeros([BLOCK], DT)
+    acc_vreset = tl.zeros([BLOCK], DT)
+    if G_CM:
+        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+
+    v1_ptrs = v1_ptr + offs + last_row
+    s_ptrs = scratch_ptr + offs + last_row
+    gx_ptrs = gx_ptr + offs + last_row
+    gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
+    v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
+    for k in range(T):
+        has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+        v1_prev = tl.load(v1_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
+        z = (v1 - vth > 0).to(DT)
+        # v2 = (1 - z) v1 + z v_reset
+        g_v1 = lv * (1.0 - z)
+        if G_VRESET:
+            acc_vreset += lv * z
+        if METHOD != 0:
+            # z = H(v1 - v_th) with the surrogate derivative
+            if HAS_GZ:
+                g_z = tl.load(gz_ptrs, mask=mask, other=0.0).to(DT)
+            else:
+                g_z = tl.zeros([BLOCK], DT)
+            g_z += lv * vreset - lv * v1
+            g_u = g_z * surrogate(v1 - vth, alpha, METHOD)
+            g_v1 += g_u
+            if G_VTH:
+                acc_vth -= g_u
+        # v1 = v + cm ((v_leak - v) + i1);  i' = i1 + cs i1
+        g_b = g_v1 * cm
+        g_i1 = li + li * cs + g_b
+        if NEED_I1:
+            i1 = tl.load(s_ptrs, mask=mask, other=0.0)
+            if G_CS:
+                acc_cs += li * i1
+            if G_CM:
+                z_prev = (v1_prev - vth > 0).to(DT)
+                v_prev = tl.where(has_prev, (1.0 - z_prev) * v1_prev + z_prev * vreset, v0)
+                acc_cm += g_v1 * ((vleak - v_prev) + i1)
+        if G_VLEAK:
+            acc_vleak += g_b
+        if WRITE_GX:
+            tl.store(gx_ptrs, g_i1.to(gx_ptr.dtype.element_ty), mask=mask)
+        lv = g_v1 - g_b
+        li = g_i1
+        v1 = v1_prev
+        v1_ptrs -= N
+        s_ptrs -= N
+        gx_ptrs -= N
+        gz_ptrs -= stride_gzt
+
+    if G_V0:
+        tl.store(gv0_ptr + offs, lv, mask=mask)
+    if G_I0:
+        tl.store(gi0_ptr + offs, li, mask=mask)
+    if G_CM:
+        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
+    if G_CS:
+        tl.store(gcs_ptr + offs, acc_cs, mask=mask)
+    if G_VLEAK:
+        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
+    if G_VTH:
+        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
+    if G_VRESET:
+        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
+
+
+class LIFSequence(torch.autograd.Function):
+    """Feed-forward LIF neurons over ``T`` steps in one kernel, with a fused backward.
+
+    Inputs are prepared by :func:`lif_sequence`: ``x`` is ``(T, N)``; ``v0, i0`` (state) and
+    ``cm = dt tau_mem_inv``, ``cs = -dt tau_syn_inv``, ``v_leak, v_th, v_reset, alpha`` are
+    0-dim or ``(N,)`` tensors in the plan's math dtype. Returns ``z (T, N)``, ``v (N,)``, ``i (N,)``.
+
+    Example:
+        >>> from norse.torch.kernels.triton import _common as C
+        >>> x = torch.full((3, 2), 0.5)
+        >>> plan = C.make_plan(x, torch.float32, "super")
+        >>> leaves = [C.leaf(v, plan) for v in (0.0, 0.0, 0.1, -0.2, 0.0, 1.0, 0.0, 100.0)]
+        >>> z, v, i = LIFSequence.apply(x, *leaves, plan)  # doctest: +SKIP
+        >>> v  # doctest: +SKIP
+        tensor([0.1350, 0.1350])
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x, v0, i0, cm, cs, v_leak, v_th, v_reset, alpha, plan):
+        T, N = plan.T, plan.N
+        z = C.empty_rows(plan, plan.out_dtype)
+        v1 = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
+        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
+        i_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
+        _lif_fwd_kernel[plan.grid](
+            x, z, v1, v_out, i_out, v0, i0, cm, cs, v_leak, v_th, v_reset,
+            N, T, x.stride(0),
+            V0_FULL=C.full(v0), I0_FULL=C.full(i0), CM_FULL=C.full(cm), CS_FULL=C.full(cs),
+            VLEAK_FULL=C.full(v_leak), VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset),
+            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
+        )  # fmt: skip
+        ctx.plan = plan
+        ctx.x_dtype = x.dtype
+        if plan.grad:
+            needs = ctx.needs_input_grad
+            keep_x = x if (needs[3] or needs[4]) else None
+            ctx.save_for_backward(v1, keep_x, v0, i0, cm, cs, v_leak, v_th, v_reset, alpha)
+        if plan.method == 0:
+            ctx.mark_non_differentiable(z)
+        ctx.set_materialize_grads(False)
+        return z, v_out, i_out
+
+    @staticmethod
+    def backward(ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None):
+        plan = ctx.plan
+        v1, x, v0, i0, cm, cs, v_leak, v_th, v_reset, alpha = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        T, N = plan.T, plan.N
+        g_cm_on, g_cs_on = needs[3], needs[4]
+        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
+        if g_cm_on or g_cs_on:
+            share = gx is not None and gx.dtype == plan.math_dtype
+            scratch = gx if share else C.empty_rows(plan, plan.math_dtype)
+        else:
+            scratch = C.dummy(plan)
+        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
+               for n in needs[1:8]]  # fmt: skip
+        dummy = C.dummy(plan)
+        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
+        _lif_bwd_kernel[plan.grid](
+            gz, C.grad_vec(g_v, plan), C.grad_vec(g_i, plan), v1,
+            x if x is not None else dummy, gx if gx is not None else dummy, scratch,
+            v0, i0, cm, cs, v_leak, v_th, v_reset, alpha,
+            *[o if o is not None else dummy for o in out],
+            N, T, x.stride(0) if x is not None else 0, stride_gzt, stride_gzn,
+            (T - 1) * stride_gzt, (T - 1) * N,
+            V0_FULL=C.full(v0), I0_FULL=C.full(i0), CM_FULL=C.full(cm), CS_FULL=C.full(cs),
+            VLEAK_FULL=C.full(v_leak), VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset),
+            ALPHA_FULL=C.full(alpha),
+            HAS_GZ=g_z is not None and plan.method != 0, HAS_GV=g_v is not None,
+            HAS_GI=g_i is not None, WRITE_GX=gx is not None,
+            G_V0=needs[1], G_I0=needs[2], G_CM=g_cm_on, G_CS=g_cs_on, G_VLEAK=needs[5],
+            G_VTH=needs[6], G_VRESET=needs[7],
+            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False),
+        )  # fmt: skip
+        leaves = (v0, i0, cm, cs, v_leak, v_th, v_reset)
+        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
+        return (gx, *grads, None, None)
+
+
+def lif_sequence(
+    x: Tensor, state: LIFFeedForwardState, p: Any, dt: float, out_dtype: torch.dtype
+) -> tuple[Tensor, LIFFeedForwardState]:
+    """Run :func:`~norse.torch.functional.lif.lif_feed_forward_step` over ``x``'s first dimension.
+
+    Args:
+        x: input of shape ``(T, *)``.
+        state: the initial state (fields broadcastable to ``x.shape[1:]``).
+        p: :class:`~norse.torch.functional.lif.LIFParameters`.
+        dt: time step.
+        out_dtype: dtype of outputs and states (what the reference would return).
+
+    Returns:
+        the spikes ``(T, *)`` and the final state.
+
+    Example:
+        >>> from norse.torch.functional.lif import LIFParameters
+        >>> s = LIFFeedForwardState(v=torch.zeros(2), i=torch.zeros(2))
+        >>> z, s = lif_sequence(torch.full((20, 2), 0.5), s, LIFParameters(), 1e-3,
+        ...                     torch.float32)  # doctest: +SKIP
+        >>> z.sum(0), s.v  # doctest: +SKIP
+        (tensor([1., 1.]), tensor([0.6741, 0.6741]))
+    """
+    plan = C.make_plan(x, out_dtype, p.method)
+    x2 = C.rows(x, plan)
+    leaves = [
+        C.leaf(state.v, plan),
+        C.leaf(state.i, plan),
+        C.leaf(dt * p.tau_mem_inv, plan),
+        C.leaf(-dt * p.tau_syn_inv, plan),
+        C.leaf(p.v_leak, plan),
+        C.leaf(p.v_th, plan),
+        C.leaf(p.v_reset, plan),
+        C.leaf(p.alpha, plan).detach(),
+    ]
+    plan = C.with_grad(plan, x2, *leaves)
+    z, v, i = LIFSequence.apply(x2, *leaves, plan)
+    return z.reshape(x.shape), LIFFeedForwardState(
+        v=v.reshape(plan.nshape), i=i.reshape(plan.nshape)
+    )
+
+
+#: The launcher the backend calls.
+SEQUENCE = lif_sequence

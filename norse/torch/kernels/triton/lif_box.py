@@ -1,0 +1,325 @@
+"""Fused Triton kernels for feed-forward box LIF neurons (no synaptic current) over a sequence.
+
+Equations: :mod:`norse.torch.functional.lif_box` (same order of operations), with either
+reset of :mod:`norse.torch.functional.reset` (a ``tl.constexpr`` flag). Forward keeps ``v``
+in registers and saves the pre-reset voltage of every step when autograd records; backward
+recomputes the spikes from it and runs the adjoint recursion backwards in time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from ...functional.lif_box import LIFBoxFeedForwardState
+from ...functional.reset import reset_subtract, reset_value
+from . import _common as C
+from ._common import load_alpha, load_block, load_param, surrogate
+
+__all__ = ["SEQUENCE", "LIFBoxSequence", "lif_box_sequence", "unsupported"]
+
+
+@triton.jit
+def _lif_box_fwd_kernel(
+    x_ptr,
+    z_ptr,
+    v1_ptr,
+    v_out_ptr,
+    v0_ptr,
+    cm_ptr,
+    vleak_ptr,
+    vth_ptr,
+    vreset_ptr,
+    N,
+    T,
+    stride_xt,
+    V0_FULL: tl.constexpr,
+    CM_FULL: tl.constexpr,
+    VLEAK_FULL: tl.constexpr,
+    VTH_FULL: tl.constexpr,
+    VRESET_FULL: tl.constexpr,
+    SUBTRACT: tl.constexpr,
+    SAVE: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+
+    x_ptrs = x_ptr + offs
+    z_ptrs = z_ptr + offs
+    v1_ptrs = v1_ptr + offs
+    x_next = tl.load(x_ptrs, mask=mask, other=0.0)
+    for t in range(T):
+        x = x_next.to(DT)
+        x_ptrs += stride_xt
+        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
+        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        v1 = v + cm * ((x + vleak) - v)
+        z = (v1 - vth > 0).to(DT)
+        if SUBTRACT:
+            v = (1.0 - z) * v1 + z * (v1 - vth)
+        else:
+            v = (1.0 - z) * v1 + z * vreset
+        tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
+        if SAVE:
+            tl.store(v1_ptrs, v1.to(v1_ptr.dtype.element_ty), mask=mask)
+        z_ptrs += N
+        v1_ptrs += N
+    tl.store(v_out_ptr + offs, v.to(v_out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _lif_box_bwd_kernel(
+    gz_ptr,
+    gv_ptr,
+    v1_ptr,
+    x_ptr,
+    gx_ptr,
+    v0_ptr,
+    cm_ptr,
+    vleak_ptr,
+    vth_ptr,
+    vreset_ptr,
+    alpha_ptr,
+    gv0_ptr,
+    gcm_ptr,
+    gvleak_ptr,
+    gvth_ptr,
+    gvreset_ptr,
+    N,
+    T,
+    stride_xt,
+    stride_gzt,
+    stride_gzn,
+    last_x,
+    last_gz,
+    last_row,
+    V0_FULL: tl.constexpr,
+    CM_FULL: tl.constexpr,
+    VLEAK_FULL: tl.constexpr,
+    VTH_FULL: tl.constexpr,
+    VRESET_FULL: tl.constexpr,
+    ALPHA_FULL: tl.constexpr,
+    SUBTRACT: tl.constexpr,
+    HAS_GZ: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    WRITE_GX: tl.constexpr,
+    G_V0: tl.constexpr,
+    G_CM: tl.constexpr,
+    G_VLEAK: tl.constexpr,
+    G_VTH: tl.constexpr,
+    G_VRESET: tl.constexpr,
+    METHOD: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+    if HAS_GV:
+        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
+    else:
+        lv = tl.zeros([BLOCK], DT)
+    acc_cm = tl.zeros([BLOCK], DT)
+    acc_vleak = tl.zeros([BLOCK], DT)
+    acc_vth = tl.zeros([BLOCK], DT)
+    acc_vreset = tl.zeros([BLOCK], DT)
+    if G_CM:
+        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+
+    v1_ptrs = v1_ptr + offs + last_row
+    gx_ptrs = gx_ptr + offs + last_row
+    x_ptrs = x_ptr + offs + last_x
+    gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
+    v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
+    for k in range(T):
+        has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+        v1_prev = tl.load(v1_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
+        z = (v1 - vth > 0).to(DT)
+        # reset: value (1 - z) v1 + z v_reset, or subtract (1 - z) v1 + z (v1 - v_th)
+        if SUBTRACT:
+            g_v1 = lv * (1.0 - z) + lv * z
+            g_z = lv * (v1 - vth) - lv * v1
+            if G_VTH:
+                acc_vth -= lv * z
+        else:
+            g_v1 = lv * (1.0 - z)
+            g_z = lv * vreset - lv * v1
+            if G_VRESET:
+                acc_vreset += lv * z
+        if METHOD != 0:
+            if HAS_GZ:
+                g_z += tl.load(gz_ptrs, mask=mask, other=0.0).to(DT)
+            g_u = g_z * surrogate(v1 - vth, alpha, METHOD)
+            g_v1 += g_u
+            if G_VTH:
+                acc_vth -= g_u
+        # v1 = v + cm ((x + v_leak) - v)
+        g_b = g_v1 * cm
+        if G_CM:
+            z_prev = (v1_prev - vth > 0).to(DT)
+            if SUBTRACT:
+                v_prev = (1.0 - z_prev) * v1_prev + z_prev * (v1_prev - vth)
+            else:
+                v_prev = (1.0 - z_prev) * v1_prev + z_prev * vreset
+            v_prev = tl.where(has_prev, v_prev, v0)
+            x = tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
+            acc_cm += g_v1 * ((x + vleak) - v_prev)
+        if G_VLEAK:
+            acc_vleak += g_b
+        if WRITE_GX:
+            tl.store(gx_ptrs, g_b.to(gx_ptr.dtype.element_ty), mask=mask)
+        lv = g_v1 - g_b
+        v1 = v1_prev
+        v1_ptrs -= N
+        gx_ptrs -= N
+        x_ptrs -= stride_xt
+        gz_ptrs -= stride_gzt
+
+    if G_V0:
+        tl.store(gv0_ptr + offs, lv, mask=mask)
+    if G_CM:
+        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
+    if G_VLEAK:
+        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
+    if G_VTH:
+        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
+    if G_VRESET:
+        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
+
+
+class LIFBoxSequence(torch.autograd.Function):
+    """Feed-forward box LIF neurons over ``T`` steps in one kernel, with a fused backward.
+
+    Inputs (from :func:`lif_box_sequence`): ``x (T, N)``, then 0-dim or ``(N,)`` leaves
+    ``v0, cm = dt tau_mem_inv, v_leak, v_th, v_reset, alpha``, whether the reset subtracts,
+    and the :class:`~norse.torch.kernels.triton._common.Plan`. Returns ``z (T, N), v (N,)``.
+
+    Example:
+        >>> from norse.torch.kernels.triton import _common as C
+        >>> x = torch.full((3, 2), 2.0)
+        >>> plan = C.make_plan(x, torch.float32, "super")
+        >>> leaves = [C.leaf(v, plan) for v in (0.0, 0.1, 0.0, 1.0, 0.0, 100.0)]
+        >>> z, v = LIFBoxSequence.apply(x, *leaves, False, plan)  # doctest: +SKIP
+        >>> v  # doctest: +SKIP
+        tensor([0.5420, 0.5420])
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x, v0, cm, v_leak, v_th, v_reset, alpha, subtract, plan):
+        T, N = plan.T, plan.N
+        z = C.empty_rows(plan, plan.out_dtype)
+        v1 = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
+        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
+        _lif_box_fwd_kernel[plan.grid](
+            x, z, v1, v_out, v0, cm, v_leak, v_th, v_reset,
+            N, T, x.stride(0),
+            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
+            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), SUBTRACT=subtract,
+            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
+        )  # fmt: skip
+        ctx.plan = plan
+        ctx.subtract = subtract
+        ctx.x_dtype = x.dtype
+        if plan.grad:
+            keep_x = x if ctx.needs_input_grad[2] else None
+            ctx.save_for_backward(v1, keep_x, v0, cm, v_leak, v_th, v_reset, alpha)
+        if plan.method == 0:
+            ctx.mark_non_differentiable(z)
+        ctx.set_materialize_grads(False)
+        return z, v_out
+
+    @staticmethod
+    def backward(ctx: Any, g_z: Tensor | None, g_v: Tensor | None):
+        plan = ctx.plan
+        v1, x, v0, cm, v_leak, v_th, v_reset, alpha = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        T, N = plan.T, plan.N
+        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
+        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
+               for n in needs[1:6]]  # fmt: skip
+        dummy = C.dummy(plan)
+        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
+        stride_xt = x.stride(0) if x is not None else 0
+        _lif_box_bwd_kernel[plan.grid](
+            gz, C.grad_vec(g_v, plan), v1,
+            x if x is not None else dummy, gx if gx is not None else dummy,
+            v0, cm, v_leak, v_th, v_reset, alpha,
+            *[o if o is not None else dummy for o in out],
+            N, T, stride_xt, stride_gzt, stride_gzn,
+            (T - 1) * stride_xt, (T - 1) * stride_gzt, (T - 1) * N,
+            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
+            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), ALPHA_FULL=C.full(alpha),
+            SUBTRACT=ctx.subtract, HAS_GZ=g_z is not None and plan.method != 0,
+            HAS_GV=g_v is not None, WRITE_GX=gx is not None,
+            G_V0=needs[1], G_CM=needs[2], G_VLEAK=needs[3], G_VTH=needs[4], G_VRESET=needs[5],
+            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False),
+        )  # fmt: skip
+        leaves = (v0, cm, v_leak, v_th, v_reset)
+        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
+        return (gx, *grads, None, None, None)
+
+
+def unsupported(p: Any) -> str | None:
+    """Why the kernels cannot run parameters ``p`` (a custom ``reset_method``), or ``None``.
+
+    Example:
+        >>> from norse.torch.functional.lif_box import LIFBoxParameters
+        >>> unsupported(LIFBoxParameters()) is None
+        True
+    """
+    if p.reset_method is not reset_value and p.reset_method is not reset_subtract:
+        return (
+            f"reset_method {getattr(p.reset_method, '__name__', p.reset_method)!r} is neither "
+            "reset_value nor reset_subtract"
+        )
+    return None
+
+
+def lif_box_sequence(
+    x: Tensor, state: LIFBoxFeedForwardState, p: Any, dt: float, out_dtype: torch.dtype
+) -> tuple[Tensor, LIFBoxFeedForwardState]:
+    """Run :func:`~norse.torch.functional.lif_box.lif_box_feed_forward_step` over ``x``'s first
+    dimension (arguments as :func:`~norse.torch.kernels.triton.lif.lif_sequence`).
+
+    Example:
+        >>> from norse.torch.functional.lif_box import LIFBoxParameters
+        >>> s = LIFBoxFeedForwardState(v=torch.zeros(2))
+        >>> z, s = lif_box_sequence(torch.full((3, 2), 2.0), s, LIFBoxParameters(), 1e-3,
+        ...                         torch.float32)  # doctest: +SKIP
+        >>> s.v  # doctest: +SKIP
+        tensor([0.5420, 0.5420])
+    """
+    plan = C.make_plan(x, out_dtype, p.method)
+    x2 = C.rows(x, plan)
+    leaves = [
+        C.leaf(state.v, plan),
+        C.leaf(dt * p.tau_mem_inv, plan),
+        C.leaf(p.v_leak, plan),
+        C.leaf(p.v_th, plan),
+        C.leaf(p.v_reset, plan),
+        C.leaf(p.alpha, plan).detach(),
+    ]
+    plan = C.with_grad(plan, x2, *leaves)
+    z, v = LIFBoxSequence.apply(x2, *leaves, p.reset_method is reset_subtract, plan)
+    return z.reshape(x.shape), LIFBoxFeedForwardState(v=v.reshape(plan.nshape))
+
+
+#: The launcher the backend calls.
+SEQUENCE = lif_box_sequence
