@@ -33,6 +33,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "iaf": {},
     "lif_ex": {},
     "lif_adex": {},
+    "lif_adex_refrac": {},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -46,6 +47,7 @@ MODEL_DRIVE: dict[str, float] = {
     "iaf": 0.6,  # no leak: 2-4 steps per spike
     "lif_ex": 3.0,
     "lif_adex": 3.0,
+    "lif_adex_refrac": 3.0,
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

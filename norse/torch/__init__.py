@@ -126,6 +126,15 @@ from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from .module.lif_adex import LIFAdEx, LIFAdExCell, LIFAdExRecurrent, LIFAdExRecurrentCell
+from .module.lif_adex_refrac import (
+    LIFAdExRefrac,
+    LIFAdExRefracCell,
+    LIFAdExRefracFeedForwardState,
+    LIFAdExRefracParameters,
+    LIFAdExRefracRecurrent,
+    LIFAdExRefracRecurrentCell,
+    LIFAdExRefracState,
+)
 from .module.lif_box import LIFBox, LIFBoxCell
 from .module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell

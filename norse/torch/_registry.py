@@ -13,6 +13,7 @@ from .functional import coba_lif
 from .functional import iaf
 from .functional import lif_ex
 from .functional import lif_adex
+from .functional import lif_adex_refrac
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -25,6 +26,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     iaf.SPEC,
     lif_ex.SPEC,
     lif_adex.SPEC,
+    lif_adex_refrac.SPEC,
 )
 
 
