@@ -21,8 +21,14 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from norse.torch.functional import lif, lif_refrac, lsnn
-from norse.torch.functional.adjoint import lif_adjoint, lif_refrac_adjoint, lsnn_adjoint
+from norse.torch.functional import lif, lif_mc, lif_mc_refrac, lif_refrac, lsnn
+from norse.torch.functional.adjoint import (
+    lif_adjoint,
+    lif_mc_adjoint,
+    lif_mc_refrac_adjoint,
+    lif_refrac_adjoint,
+    lsnn_adjoint,
+)
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
@@ -188,6 +194,24 @@ CASES = [
         _rec_weights,
         N_IN,
     ),
+    Case(
+        "lif_mc",
+        lambda x, s, w, p, dt: lif_mc.lif_mc_step(x, s, *w, p, dt),
+        lambda x, s, w, p, dt: lif_mc_adjoint.lif_mc_adjoint_step(x, s, *w, p, dt),
+        _lif_state,
+        _lif_params,
+        lambda g, dtype: (*_rec_weights(g, dtype), _rand(g, N, N, dtype=dtype, scale=50.0) - 25),
+        N_IN,
+    ),
+    Case(
+        "lif_mc_refrac",
+        lambda x, s, w, p, dt: lif_mc_refrac.lif_mc_refrac_step(x, s, *w, p, dt),
+        lambda x, s, w, p, dt: lif_mc_refrac_adjoint.lif_mc_refrac_adjoint(x, s, *w, p, dt),
+        _refrac_state,
+        _refrac_params,
+        lambda g, dtype: (*_rec_weights(g, dtype), _rand(g, N, N, dtype=dtype, scale=0.1) - 0.05),
+        N_IN,
+    ),
 ]
 
 
@@ -346,6 +370,38 @@ def test_lsnn_feed_forward_jump_term():
     torch.testing.assert_close(got[3] - ref[3], -(1 - DT * p.tau_adapt_inv) * kick)  # b
 
 
+def test_lif_mc_refrac_jump_term():
+    g = torch.Generator().manual_seed(7)
+    p = _refrac_params("super", False)
+    case = next(c for c in CASES if c.name == "lif_mc_refrac")
+    x = _rand(g, B, N_IN)
+    state = _refrac_state(g, torch.float64, False)
+    state = state._replace(lif=state.lif._replace(v=state.lif.v * 1.2, i=state.lif.i * 40))
+    weights = case.weights(g, torch.float64)
+    coeffs = [torch.randn(B, N, generator=g, dtype=torch.float64) for _ in range(5)]
+    z, got = _one_step_grads(case.adjoint, x, state, weights, p, coeffs)
+    ref_p = p._replace(lif=p.lif._replace(method="heaviside"))
+    _, ref = _one_step_grads(case.plain, x, state, weights, ref_p, coeffs)
+    assert 0 < z.sum() < z.numel()
+    a = coeffs[0] + coeffs[1]  # z is both the output and state.lif.z
+    b, r = coeffs[2], coeffs[4]
+    q, v, i, rho = p.lif, state.lif.v, state.lif.i, state.rho
+    m = (rho > 0).double()
+    a = a + r * (p.rho_reset - torch.relu(rho - m))
+    gc = weights[2]
+    before = (1 - m) * q.tau_mem_inv * ((q.v_leak - v) + i) + v @ gc.T / DT
+    after = (
+        before + (1 - m) * q.tau_mem_inv * (v - q.v_reset) + gc.diagonal() * (q.v_reset - v) / DT
+    )
+    kick = z * (after * b + a) / before
+    torch.testing.assert_close(got[0], ref[0])  # the input lands after the spike decision
+    torch.testing.assert_close(
+        got[2] - ref[2], kick * (1 - (1 - m) * DT * q.tau_mem_inv) + kick @ gc
+    )  # v
+    torch.testing.assert_close(got[3] - ref[3], (1 - m) * DT * q.tau_mem_inv * kick)  # i
+    torch.testing.assert_close(got[7] - ref[7], kick.T @ v)  # g_coupling
+
+
 def test_spike_gradient_points_towards_more_input():
     # d(z)/d(x) through the jump is positive: more input makes the spike come earlier
     x = torch.tensor([15.0, 30.0], requires_grad=True)
@@ -478,3 +534,48 @@ def test_modules_with_method_adjoint(cls, params, step):
         zs.append(z)
     (torch.stack(zs).sum() + _voltage(state).sum()).backward()
     torch.testing.assert_close(grad_module, x.grad)
+
+
+@pytest.mark.parametrize(
+    "refrac", [False, True], ids=["LIFMCRecurrentCell", "LIFMCRefracRecurrentCell"]
+)
+def test_multi_compartment_cells_with_method_adjoint(refrac):
+    from norse.torch.module.lif_mc import LIFMCRecurrentCell
+    from norse.torch.module.lif_mc_refrac import LIFMCRefracRecurrentCell
+
+    torch.manual_seed(0)
+    if refrac:
+        cls, step = LIFMCRefracRecurrentCell, lif_mc_refrac_adjoint.lif_mc_refrac_adjoint
+        p_adj = LIFRefracParameters(lif=LIFParameters(method="adjoint"))
+        p_plain, g = LIFRefracParameters(), torch.rand(N, N) * 0.02
+    else:
+        cls, step = LIFMCRecurrentCell, lif_mc_adjoint.lif_mc_adjoint_step
+        p_adj, p_plain, g = LIFParameters(method="adjoint"), LIFParameters(), torch.rand(N, N) * 20
+    g.requires_grad_(True)
+    m_adj = cls(N_IN, N, p=p_adj, g_coupling=g)
+    m_plain = cls(
+        N_IN,
+        N,
+        p=p_plain,
+        g_coupling=g,
+        input_weights=m_adj.input_weights,
+        recurrent_weights=m_adj.recurrent_weights,
+    )
+    x = torch.rand(5, B, N_IN) * 8
+    s_adj = s_plain = None
+    zs = []
+    for x_t in x.unbind(0):
+        z, s_adj = m_adj(x_t, s_adj)
+        z_plain, s_plain = m_plain(x_t, s_plain)
+        assert torch.equal(z, z_plain)
+        zs.append(z)
+    assert torch.stack(zs).sum() > 0
+    _voltage(s_adj).sum().backward()
+    grad_g = g.grad.clone()
+    g.grad = None
+    state = m_adj.initial_state(x[0])
+    weights = (m_adj.input_weights, m_adj.recurrent_weights, g)
+    for x_t in x.unbind(0):
+        _, state = step(x_t, state, *weights, m_adj.p, 0.001)
+    _voltage(state).sum().backward()
+    torch.testing.assert_close(grad_g, g.grad)

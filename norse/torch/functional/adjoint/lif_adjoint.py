@@ -94,7 +94,7 @@ def _grad_like(grad: Tensor | None, like: Any, needed: bool) -> Tensor | None:
 def _weight_grad(lam: Tensor, x: Tensor) -> Tensor:
     """``lam^T x`` summed over every leading (batch) dimension: the gradient of ``lin(x, W)``."""
     x = _dense(x)
-    x = x.expand(*lam.shape[:-1], x.shape[-1])
+    x = x.expand(lam.shape) if x.dim() == 0 else x.expand(*lam.shape[:-1], x.shape[-1])
     return lam.reshape(-1, lam.shape[-1]).t() @ x.reshape(-1, x.shape[-1]).to(lam.dtype)
 
 
