@@ -93,6 +93,11 @@ from .functional.lsnn import (
     lsnn_feed_forward_step,
     lsnn_step,
 )
+from .functional.receptive_field import (
+    gaussian_kernel,
+    spatial_receptive_field,
+    spatial_receptive_fields_with_derivatives,
+)
 from .functional.regularization import regularize_step, spike_accumulator, voltage_accumulator
 from .functional.reset import ResetMethod, reset_subtract, reset_value
 from .functional.stdp_sensor import STDPSensorParameters, STDPSensorState, stdp_sensor_step
@@ -140,6 +145,12 @@ from .module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 from .module.lift import Lift
 from .module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
+from .module.receptive_field import (
+    ParameterizedSpatialReceptiveField2d,
+    SampledSpatialReceptiveField2d,
+    SpatialReceptiveField2d,
+    TemporalReceptiveField,
+)
 from .module.regularization import RegularizationCell
 from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
 

@@ -167,7 +167,7 @@ def coba_lif_feed_forward_step(
 
 
 def coba_lif_step(
-    input_tensor: Tensor,
+    input_spikes: Tensor,
     state: CobaLIFState,
     input_weights: Tensor,
     recurrent_weights: Tensor,
@@ -190,12 +190,12 @@ def coba_lif_step(
     """
     g_e = (
         state.g_e
-        + linear(input_tensor, relu(input_weights))
+        + linear(input_spikes, relu(input_weights))
         + linear(state.z, relu(recurrent_weights))
     )
     g_i = (
         state.g_i
-        + linear(input_tensor, relu(-input_weights))
+        + linear(input_spikes, relu(-input_weights))
         + linear(state.z, relu(-recurrent_weights))
     )
     z_new, v_new, g_e, g_i = _coba_update(g_e, g_i, state.v, p, dt)

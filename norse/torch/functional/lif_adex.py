@@ -143,7 +143,7 @@ def _lif_adex_update(
 
 
 def lif_adex_feed_forward_step(
-    input_tensor: Tensor,
+    input_spikes: Tensor,
     state: LIFAdExFeedForwardState = LIFAdExFeedForwardState(0, 0, 0),
     p: LIFAdExParameters = LIFAdExParameters(),
     dt: float = 0.001,
@@ -156,12 +156,12 @@ def lif_adex_feed_forward_step(
         >>> z, s.v, s.a
         (tensor([0., 1.]), tensor([0.1068, 0.0000]), tensor([0.0000, 0.0200]))
     """
-    z_new, v_new, i_new, a_new = _lif_adex_update(state.i + input_tensor, state.v, state.a, p, dt)
+    z_new, v_new, i_new, a_new = _lif_adex_update(state.i + input_spikes, state.v, state.a, p, dt)
     return z_new, LIFAdExFeedForwardState(v=v_new, i=i_new, a=a_new)
 
 
 def lif_adex_step(
-    input_tensor: Tensor,
+    input_spikes: Tensor,
     state: LIFAdExState,
     input_weights: Tensor,
     recurrent_weights: Tensor,
@@ -179,7 +179,7 @@ def lif_adex_step(
     """
     i_jump = (
         state.i
-        + torch.nn.functional.linear(input_tensor, input_weights)
+        + torch.nn.functional.linear(input_spikes, input_weights)
         + torch.nn.functional.linear(state.z, recurrent_weights)
     )
     z_new, v_new, i_new, a_new = _lif_adex_update(i_jump, state.v, state.a, p, dt)

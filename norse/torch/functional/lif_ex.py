@@ -128,7 +128,7 @@ def _lif_ex_update(
 
 
 def lif_ex_feed_forward_step(
-    input_tensor: Tensor,
+    input_spikes: Tensor,
     state: LIFExFeedForwardState = LIFExFeedForwardState(0, 0),
     p: LIFExParameters = LIFExParameters(),
     dt: float = 0.001,
@@ -144,7 +144,7 @@ def lif_ex_feed_forward_step(
         0.28447
         0.51197
     """
-    z_new, v_new, i_new = _lif_ex_update(state.i + input_tensor, state.v, p, dt)
+    z_new, v_new, i_new = _lif_ex_update(state.i + input_spikes, state.v, p, dt)
     return z_new, LIFExFeedForwardState(v=v_new, i=i_new)
 
 
