@@ -572,3 +572,20 @@ def test_temporal_errors():
     m = TemporalReceptiveField((2, 5))
     with pytest.raises(ValueError, match=r"\(2, 5\)"):
         m(torch.rand(4, 5, 2))
+
+
+def test_top_level_exports():
+    import norse.torch as norse
+
+    for name in (
+        "gaussian_kernel",
+        "spatial_receptive_field",
+        "spatial_receptive_fields_with_derivatives",
+        "SpatialReceptiveField2d",
+        "ParameterizedSpatialReceptiveField2d",
+        "SampledSpatialReceptiveField2d",
+        "TemporalReceptiveField",
+    ):
+        assert name in norse.__all__
+    assert norse.TemporalReceptiveField is TemporalReceptiveField
+    assert norse.gaussian_kernel is gaussian_kernel
