@@ -21,14 +21,16 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from norse.torch.functional import lif, lif_mc, lif_mc_refrac, lif_refrac, lsnn
+from norse.torch.functional import coba_lif, lif, lif_mc, lif_mc_refrac, lif_refrac, lsnn
 from norse.torch.functional.adjoint import (
+    coba_lif_adjoint,
     lif_adjoint,
     lif_mc_adjoint,
     lif_mc_refrac_adjoint,
     lif_refrac_adjoint,
     lsnn_adjoint,
 )
+from norse.torch.functional.coba_lif import CobaLIFParameters, CobaLIFState
 from norse.torch.functional.lif import LIFFeedForwardState, LIFParameters, LIFState
 from norse.torch.functional.lif_refrac import (
     LIFRefracFeedForwardState,
@@ -139,6 +141,23 @@ def _lsnn_state(g, dtype, sub):
     return LSNNState(s.z, s.v, s.i * 20, _b(g, dtype, sub))
 
 
+def _coba_params(method, sub):
+    return _double(CobaLIFParameters(method=method, v_thresh=torch.tensor(1e3 if sub else -10.0)))
+
+
+def _coba_state(g, dtype, sub):
+    return CobaLIFState(
+        z=(_rand(g, B, N, dtype=dtype) < 0.5).to(dtype),
+        v=_rand(g, B, N, dtype=dtype, scale=20.0) - 25.0,
+        g_e=_rand(g, B, N, dtype=dtype),
+        g_i=_rand(g, B, N, dtype=dtype),
+    )
+
+
+def _signed_weights(g, dtype):
+    return (_rand(g, N, N_IN, dtype=dtype, scale=4.0) - 2.0, _rand(g, N, N, dtype=dtype) - 0.5)
+
+
 CASES = [
     Case(
         "lif_ff",
@@ -210,6 +229,15 @@ CASES = [
         _refrac_state,
         _refrac_params,
         lambda g, dtype: (*_rec_weights(g, dtype), _rand(g, N, N, dtype=dtype, scale=0.1) - 0.05),
+        N_IN,
+    ),
+    Case(
+        "coba_lif",
+        lambda x, s, w, p, dt: coba_lif.coba_lif_step(x, s, *w, p, dt),
+        lambda x, s, w, p, dt: coba_lif_adjoint.coba_lif_adjoint_step(x, s, *w, p, dt),
+        _coba_state,
+        _coba_params,
+        _signed_weights,
         N_IN,
     ),
 ]
@@ -400,6 +428,45 @@ def test_lif_mc_refrac_jump_term():
     )  # v
     torch.testing.assert_close(got[3] - ref[3], (1 - m) * DT * q.tau_mem_inv * kick)  # i
     torch.testing.assert_close(got[7] - ref[7], kick.T @ v)  # g_coupling
+
+
+def test_coba_lif_jump_term():
+    g = torch.Generator().manual_seed(8)
+    p = _coba_params("super", False)
+    case = next(c for c in CASES if c.name == "coba_lif")
+    x = _rand(g, B, N_IN)
+    state = _coba_state(g, torch.float64, False)
+    weights = case.weights(g, torch.float64)
+    coeffs = [torch.randn(B, N, generator=g, dtype=torch.float64) for _ in range(5)]
+    z, got = _one_step_grads(case.adjoint, x, state, weights, p, coeffs)
+    _, ref = _one_step_grads(case.plain, x, state, weights, p._replace(method="heaviside"), coeffs)
+    assert 0 < z.sum() < z.numel()
+    a, b = coeffs[0] + coeffs[1], coeffs[2]
+    w_in, w_rec = weights
+    g_e = state.g_e + x @ w_in.clamp(min=0).T + state.z @ w_rec.clamp(min=0).T
+    g_i = state.g_i + x @ (-w_in).clamp(min=0).T + state.z @ (-w_rec).clamp(min=0).T
+    g_e, g_i = g_e * (1 - DT * p.tau_syn_exc_inv), g_i * (1 - DT * p.tau_syn_inh_inv)
+
+    def slope(u):
+        return p.c_m_inv * (p.g_l * (p.v_rest - u) + g_e * (p.e_rev_E - u) + g_i * (p.e_rev_I - u))
+
+    kick = z * (slope(p.v_reset) * b + a) / slope(state.v)
+    leak = 1 - DT * p.c_m_inv * (p.g_l + g_e + g_i)
+    torch.testing.assert_close(got[2] - ref[2], leak * kick)  # v
+    d_ge = (1 - DT * p.tau_syn_exc_inv) * DT * p.c_m_inv * (p.e_rev_E - state.v) * kick
+    d_gi = (1 - DT * p.tau_syn_inh_inv) * DT * p.c_m_inv * (p.e_rev_I - state.v) * kick
+    torch.testing.assert_close(got[3] - ref[3], d_ge)  # g_e
+    torch.testing.assert_close(got[4] - ref[4], d_gi)  # g_i
+    expected_x = d_ge @ w_in.clamp(min=0) + d_gi @ (-w_in).clamp(min=0)
+    torch.testing.assert_close(got[0] - ref[0], expected_x)  # input
+
+
+def test_coba_lif_adjoint_module_is_importable():
+    # 1.1.0's module failed to import (it subclassed a nonexistent torch.nn.Function)
+    import importlib
+
+    module = importlib.import_module("norse.torch.functional.adjoint.coba_lif_adjoint")
+    assert issubclass(module.CobaLIFAdjointFunction, torch.autograd.Function)
 
 
 def test_spike_gradient_points_towards_more_input():
