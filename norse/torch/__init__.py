@@ -154,6 +154,10 @@ from .module.receptive_field import (
 from .module.regularization import RegularizationCell
 from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
 
+# --- NIR interchange ------------------------------------------------------------------
+from .utils.export_nir import to_nir
+from .utils.import_nir import from_nir
+
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
