@@ -14,12 +14,32 @@ import logging
 from . import functional, models, module, utils
 
 # --- functional -------------------------------------------------------------------------
+from .functional.adjoint.lif_adjoint import (
+    LIFFeedForwardAdjointFunction,
+    LIFFeedForwardSparseAdjointFunction,
+    lif_feed_forward_adjoint_step,
+    lif_feed_forward_adjoint_step_sparse,
+)
+from .functional.adjoint.lif_refrac_adjoint import (
+    LIFAdjointRefracFeedForwardFunction,
+    lif_refrac_feed_forward_adjoint_step,
+)
+from .functional.adjoint.lsnn_adjoint import (
+    LSNNFeedForwardAdjointFunction,
+    lsnn_feed_forward_adjoint_step,
+)
 from .functional.coba_lif import (
     CobaLIFFeedForwardState,
     CobaLIFParameters,
     CobaLIFState,
     coba_lif_feed_forward_step,
     coba_lif_step,
+)
+from .functional.correlation_sensor import (
+    CorrelationSensorParameters,
+    CorrelationSensorState,
+    correlation_based_update,
+    correlation_sensor_step,
 )
 from .functional.encode import (
     constant_current_lif_encode,
@@ -70,6 +90,11 @@ from .functional.lif_box import (
     LIFBoxState,
     lif_box_feed_forward_step,
 )
+from .functional.lif_correlation import (
+    LIFCorrelationParameters,
+    LIFCorrelationState,
+    lif_correlation_step,
+)
 from .functional.lif_ex import (
     LIFExFeedForwardState,
     LIFExParameters,
@@ -78,6 +103,8 @@ from .functional.lif_ex import (
     lif_ex_feed_forward_step,
     lif_ex_step,
 )
+from .functional.lif_mc import lif_mc_feed_forward_step, lif_mc_step
+from .functional.lif_mc_refrac import lif_mc_refrac_feed_forward_step, lif_mc_refrac_step
 from .functional.lif_refrac import (
     LIFRefracFeedForwardState,
     LIFRefracParameters,
@@ -86,6 +113,7 @@ from .functional.lif_refrac import (
     lif_refrac_step,
 )
 from .functional.lift import lift
+from .functional.logical import logical_and, logical_or, logical_xor
 from .functional.lsnn import (
     LSNNFeedForwardState,
     LSNNParameters,
@@ -141,7 +169,10 @@ from .module.lif_adex_refrac import (
     LIFAdExRefracState,
 )
 from .module.lif_box import LIFBox, LIFBoxCell
+from .module.lif_correlation import LIFCorrelation
 from .module.lif_ex import LIFEx, LIFExCell, LIFExRecurrent, LIFExRecurrentCell
+from .module.lif_mc import LIFMCRecurrentCell
+from .module.lif_mc_refrac import LIFMCRefracRecurrentCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 from .module.lift import Lift
 from .module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
@@ -153,6 +184,7 @@ from .module.receptive_field import (
 )
 from .module.regularization import RegularizationCell
 from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
+from .module.spikes_to_times_decoder import SpikesToTimesDecoder
 
 # --- NIR interchange ------------------------------------------------------------------
 from .utils.export_nir import to_nir
