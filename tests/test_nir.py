@@ -623,6 +623,70 @@ def test_round_trip_of_time_layers_with_lift_and_lconv(tmp_path):
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.parametrize(
+    ("name", "dt", "shape"),
+    [
+        ("cnn_sinabs", 1.0, (2, 34, 34)),
+        ("braille_noDelay_bias_zero", 1e-4, (12,)),
+        ("braille_noDelay_noBias_subtract", 1e-4, (12,)),
+        ("two_lif_neurons", 1e-3, (1,)),
+    ],
+)
+def test_imported_fixtures_export_back_unchanged(name, dt, shape, tmp_path):
+    model = from_nir(DATA / f"{name}.nir", dt=dt, time_first=True)
+    x = (torch.rand(4, 2, *shape) < 0.4).float() * 3
+    with torch.no_grad():
+        expected, _ = model(x)
+    graph = to_nir(model, x, dt=dt)
+    original = nir.read(DATA / f"{name}.nir")
+    assert set(graph.nodes) == set(original.nodes)
+    assert sorted(graph.edges) == sorted(original.edges)
+    nir.write(tmp_path / "again.nir", graph)
+    with torch.no_grad():
+        out, _ = from_nir(tmp_path / "again.nir", time_first=True)(x)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_nested_graph_module_exports_as_subgraph():
+    inner = from_nir(DATA / "lif_norse.nir", dt=1e-3)
+    model = norse.SequentialState(torch.nn.Linear(IN, 1), inner, torch.nn.Linear(1, 2))
+    graph = to_nir(model, torch.zeros(B, IN))
+    assert isinstance(graph.nodes["1"], nir.NIRGraph)
+    imported = from_nir(graph, time_first=True)
+    x = torch.rand(T, B, IN) * 4
+    expected, state = [], None
+    with torch.no_grad():
+        for x_t in x.unbind(0):
+            y, state = model(x_t, state)
+            expected.append(y)
+        out, _ = imported(x)
+    torch.testing.assert_close(out, torch.stack(expected))
+
+
+def test_delay_cycle_exports_its_full_delay():
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "sum": nir.Scale(scale=np.ones(2)),
+        "back": nir.Delay(delay=np.full(2, 2e-3)),
+        "output": nir.Output(output_type=np.array([2])),
+    }
+    edges = [("input", "sum"), ("sum", "back"), ("back", "sum"), ("sum", "output")]
+    model = from_nir(nir.NIRGraph(nodes, edges), dt=1e-3, time_first=True)
+    graph = to_nir(model, torch.ones(5, 1, 2))
+    np.testing.assert_allclose(graph.nodes["back"].delay, 2e-3)
+    out, _ = from_nir(graph, time_first=True)(torch.ones(5, 1, 2))
+    assert out[:, 0, 0].tolist() == [1, 1, 2, 2, 3]  # y_t = x_t + y_{t-2}
+
+
+def test_imported_graph_trains():
+    model = from_nir(DATA / "braille_noDelay_bias_zero.nir", dt=1e-4, time_first=True)
+    x = (torch.rand(30, 2, 12) < 0.5).float() * 2
+    out, _ = model(x)
+    out.sum().backward()
+    assert model.fc1.weight.grad is not None and model.fc1.weight.grad.abs().sum() > 0
+    assert model.lif1_w_rec.weight.grad.abs().sum() > 0
+
+
 def test_seed_003_snippet():
     from norse.torch.utils import from_nir, to_nir
 

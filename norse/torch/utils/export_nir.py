@@ -80,8 +80,14 @@ def to_nir(
         raise TypeError(f"{who}: model_name must be a non-empty str, got {model_name!r}")
     dt = mapping.check_dt(dt, who)
 
+    from .import_nir import NIRGraphModule
+
+    records = _record_shapes(module, sample_data, list(module.modules()))
+    if isinstance(module, NIRGraphModule):
+        graph = _graph_module(module, records, dt)
+        graph.metadata = {"source": "norse", "dt": dt}
+        return graph
     leaves = _leaves(module, "", model_name)
-    records = _record_shapes(module, sample_data, [m for _, m in leaves])
     lead = 2 if _has_time_layers(module) else 1
     if sample_data.dim() < lead:
         raise ValueError(
@@ -113,7 +119,9 @@ def to_nir(
                 "to_nir exports models whose modules run in sequence"
             )
         out_ps = tuple(out_shape[lead_here:])
-        sub_nodes, sub_edges, entry, exit_ = _export_leaf(name, leaf, shape, out_ps, lead_here, dt)
+        sub_nodes, sub_edges, entry, exit_ = _export_leaf(
+            name, leaf, shape, out_ps, lead_here, dt, records
+        )
         nodes.update(sub_nodes)
         edges.append((previous, entry))
         edges.extend(sub_edges)
@@ -151,7 +159,12 @@ def _has_time_layers(module: nn.Module) -> bool:
         kinds += (LConv2d,)
     except ImportError:  # pragma: no cover - the module exists in every release
         pass
-    return any(isinstance(m, kinds) for m in module.modules())
+    from .import_nir import NIRGraphModule
+
+    return any(
+        isinstance(m, kinds) or (isinstance(m, NIRGraphModule) and m.time_first)
+        for m in module.modules()
+    )
 
 
 def _first_tensor(value: Any) -> Tensor | None:
@@ -208,11 +221,15 @@ def _export_leaf(
     out_shape: tuple[int, ...],
     lead: int,
     dt: float,
+    records: dict | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str]], str, str]:
     """``(nodes, internal edges, entry node, exit node)`` for one module."""
     from ..module.leaky_integrator import LILinearCell
     from ..module.snn import _NeuronModule
-    from .import_nir import CubaLIF
+    from .import_nir import CubaLIF, NIRGraphModule
+
+    if isinstance(leaf, NIRGraphModule):
+        return {name: _graph_module(leaf, records or {}, dt)}, [], name, name
 
     if isinstance(leaf, mapping.ScaledInput):
         node = _neuron_node(name, leaf.module, in_shape, dt, _array(leaf.scale.double()))
@@ -233,6 +250,47 @@ def _export_leaf(
         return {name: _cuba_lif_node(name, leaf, in_shape, dt)}, [], name, name
     node = _stateless_node(name, leaf, in_shape, out_shape, lead, dt)
     return {name: node}, [], name, name
+
+
+def _graph_module(module: nn.Module, records: dict, dt: float) -> nir.NIRGraph:
+    """Write an imported graph (:class:`~norse.torch.utils.import_nir.NIRGraphModule`) back."""
+    record = records.get(id(module))
+    if record is None:
+        raise ValueError(
+            "to_nir: an imported graph module was not called when sample_data ran through "
+            "the model; to_nir exports models that run their modules in sequence"
+        )
+    step_dims = len(record[0]) - int(module.time_first)
+    in_shape = module.input_shape
+    batch = step_dims - len(in_shape) if in_shape is not None else 1
+    in_shape = in_shape if in_shape is not None else tuple(record[0][-step_dims + batch :])
+    out_shape = tuple(record[1][batch + int(module.time_first) :])
+    names = module._export_names
+    nodes: dict[str, Any] = {
+        names[module._input]: nir.Input(input_type=np.array(in_shape, dtype=np.int64)),
+    }
+    entry = {module._input: names[module._input], module._output: names[module._output]}
+    exit_ = dict(entry)
+    edges: list[tuple[str, str]] = []
+    for node in module._order:
+        child = getattr(module, module._names[node])
+        shapes = records.get(id(child))
+        if shapes is None:
+            raise ValueError(
+                f"to_nir: node {node!r} of an imported graph did not run with sample_data; "
+                "run more than one step or give the graph's delayed edges a declared shape"
+            )
+        node_in, node_out = tuple(shapes[0][batch:]), tuple(shapes[1][batch:])
+        sub_nodes, sub_edges, entry[node], exit_[node] = _export_leaf(
+            names[node], child, node_in, node_out, batch, dt, records
+        )
+        if node in module._shortened:  # a cycle shortened this delay by one step
+            sub_nodes = {k: nir.Delay(delay=v.delay + dt) for k, v in sub_nodes.items()}
+        nodes.update(sub_nodes)
+        edges.extend(sub_edges)
+    nodes[names[module._output]] = nir.Output(output_type=np.array(out_shape, dtype=np.int64))
+    edges.extend((exit_[src], entry[dst]) for src, dst in module._edges)
+    return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
 def _neuron_node(

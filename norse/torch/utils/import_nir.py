@@ -412,6 +412,11 @@ class NIRGraphModule(nn.Module):
 
         self._names: dict[str, str] = {}
         self._order: list[str] = []
+        # What to_nir needs to write the graph back: node names (a folded recurrent cell
+        # under its nodes' common prefix), the edges, and the delays shortened by a cycle.
+        self._export_names = {n: (fused[n][2] if n in fused else n) for n in nodes}
+        self._edges = list(edges)
+        self._shortened = set(shortened)
         for name in order:
             node = nodes[name]
             if name in (self._input, self._output):
@@ -438,7 +443,7 @@ class NIRGraphModule(nn.Module):
                     f"{who}: node {name!r} has no incoming edge; connect it or remove it"
                 )
         self._cached = sorted({edges[k][0] for k in delayed})
-        self._out_shapes = {n: _out_shape(nodes[n], fused.get(n)) for n in self._cached}
+        self._out_shapes = {n: _shape(getattr(nodes[n], "output_type", None)) for n in self._cached}
 
     # -- running ---------------------------------------------------------------------------
     def forward(
@@ -579,11 +584,6 @@ def _child_name(name: str, owner: nn.Module) -> str:
     while child in owner._modules or hasattr(owner, child):
         child, k = f"{base}_{k}", k + 1
     return child
-
-
-def _out_shape(node: Any, fused: Any) -> tuple[int, ...] | None:
-    types = getattr(node, "output_type", None)
-    return _shape(types)
 
 
 def _plain_linear(node: Any) -> bool:
