@@ -549,6 +549,61 @@ def test_bad_input_same_errors_as_reference(args, error):
     assert str(fused.value) == str(ref.value)
 
 
+# ----------------------------------------------------------------------------- GPU code
+_COMPILE = """
+import sys
+import triton
+import triton.language as tl
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from norse.torch.kernels.triton import KERNELS, kernel_module
+
+try:
+    from triton.backends.nvidia.compiler import CUDABackend  # noqa: F401
+except ImportError:
+    sys.exit(77)
+for name in KERNELS:
+    module = kernel_module(name)
+    for attr in sorted(vars(module)):
+        fn = getattr(module, attr)
+        if not (attr.endswith("_kernel") and isinstance(fn, triton.runtime.JITFunction)):
+            continue
+        sig, consts = {}, {}
+        for a in fn.arg_names:
+            if a.endswith("_ptr"):
+                sig[a] = "*fp32"
+            elif a in ("N", "T") or not a.isupper():
+                sig[a] = "i32"
+            else:  # every flag on: the largest variant; METHOD=1 (super)
+                consts[a] = {"DT": tl.float32, "BLOCK": 256, "METHOD": 1}.get(a, True)
+                sig[a] = "constexpr"
+        src = ASTSource(fn, signature=sig, constexprs=consts)
+        kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 8})
+        assert "cubin" in kernel.asm, attr
+        print(attr)
+"""
+
+
+@pytest.mark.slow
+def test_kernels_compile_for_hopper():
+    """Every kernel compiles to sm_90 machine code (no GPU needed; the interpreter cannot
+    catch what only the compiler rejects)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_DEFAULT_FP_FUSION": "1"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPILE], env=env, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode == 77:
+        pytest.skip("this triton has no NVIDIA backend")
+    assert done.returncode == 0, done.stderr[-3000:]
+    compiled = done.stdout.split()
+    assert len(compiled) == 2 * len(KERNELS), compiled
+
+
 # ----------------------------------------------------------------------------- GPU, full size
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])

@@ -117,7 +117,9 @@ class Plan:
         math_dtype: dtype of the kernel's arithmetic (float64 for float64, else float32).
         device: the input's device.
         block: neurons per program.
-        num_warps: warps per program.
+        num_warps: warps per program of the forward kernel (two neurons per thread).
+        num_warps_bwd: warps per program of the backward kernel (one neuron per thread: it
+            keeps many more values per neuron in registers).
         method: surrogate id (:data:`METHOD_IDS`).
         grad: whether the call records autograd (decides what forward saves).
     """
@@ -130,6 +132,7 @@ class Plan:
     device: torch.device
     block: int
     num_warps: int
+    num_warps_bwd: int
     method: int = 0
     grad: bool = False
 
@@ -141,10 +144,11 @@ class Plan:
     def grid(self) -> tuple[int]:
         return (triton.cdiv(self.N, self.block),)
 
-    def launch(self, exact: bool = True) -> dict[str, Any]:
+    def launch(self, exact: bool = True, backward: bool = False) -> dict[str, Any]:
         """Launch options. ``exact`` turns off fused multiply-add contraction, so that the
-        forward pass rounds exactly like the reference's separate torch ops."""
-        return {"num_warps": self.num_warps, "enable_fp_fusion": not exact}
+        kernel rounds exactly like the reference's separate torch ops."""
+        warps = self.num_warps_bwd if backward else self.num_warps
+        return {"num_warps": warps, "enable_fp_fusion": not exact}
 
     @property
     def save_dtype(self) -> torch.dtype:
@@ -159,14 +163,17 @@ def make_plan(x: Tensor, out_dtype: torch.dtype, method: str | None = None) -> P
     N = math.prod(nshape)
     math_dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
     if x.is_cuda and not INTERPRETED:
-        # Enough programs to fill every SM twice, 128..1024 neurons each.
+        # The time loop is bound by memory latency: many small programs (at least two per SM
+        # when there are enough neurons) keep the most loads in flight. At most 256 neurons
+        # per program keeps the backward kernels under ~50 registers per thread (sm_90),
+        # which leaves room for a full SM of warps.
         block = triton.next_power_of_2(triton.cdiv(N, 2 * _sm_count(x.device)))
-        block = max(128, min(1024, block))
-        num_warps = max(1, min(8, block // 128))
+        block = max(64, min(256, block))
+        num_warps, num_warps_bwd = block // 64, block // 32
     else:
         # The interpreter runs one program at a time: few, large programs are fastest.
         block = max(16, min(1024, triton.next_power_of_2(N)))
-        num_warps = 4
+        num_warps, num_warps_bwd = 4, 4
     return Plan(
         T=T,
         nshape=nshape,
@@ -176,6 +183,7 @@ def make_plan(x: Tensor, out_dtype: torch.dtype, method: str | None = None) -> P
         device=x.device,
         block=block,
         num_warps=num_warps,
+        num_warps_bwd=num_warps_bwd,
         method=METHOD_IDS[method] if method is not None else 0,
         grad=False,
     )

@@ -270,7 +270,7 @@ class LISequence(torch.autograd.Function):
             HAS_GY=g_y is not None, HAS_GV=g_v is not None, HAS_GI=g_i is not None,
             WRITE_GX=gx is not None,
             G_V0=needs[1], G_I0=needs[2], G_CM=g_cm_on, G_CS=g_cs_on, G_VLEAK=needs[5],
-            DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False),
+            DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
         )  # fmt: skip
         leaves = (v0, i0, cm, cs, v_leak)
         grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]

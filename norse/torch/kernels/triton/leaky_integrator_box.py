@@ -209,7 +209,7 @@ class LIBoxSequence(torch.autograd.Function):
             V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
             HAS_GY=g_y is not None, HAS_GV=g_v is not None, WRITE_GX=gx is not None,
             G_V0=needs[1], G_CM=needs[2], G_VLEAK=needs[3],
-            DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False),
+            DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
         )  # fmt: skip
         leaves = (v0, cm, v_leak)
         grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]

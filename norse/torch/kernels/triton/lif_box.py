@@ -269,7 +269,7 @@ class LIFBoxSequence(torch.autograd.Function):
             SUBTRACT=ctx.subtract, HAS_GZ=g_z is not None and plan.method != 0,
             HAS_GV=g_v is not None, WRITE_GX=gx is not None,
             G_V0=needs[1], G_CM=needs[2], G_VLEAK=needs[3], G_VTH=needs[4], G_VRESET=needs[5],
-            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False),
+            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
         )  # fmt: skip
         leaves = (v0, cm, v_leak, v_th, v_reset)
         grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]

@@ -380,7 +380,8 @@ class LIFRefracSequence(torch.autograd.Function):
             HAS_GI=g_i is not None, HAS_GRHO=g_rho is not None, WRITE_GX=gx is not None,
             G_V0=needs[1], G_I0=needs[2], G_RHO0=needs[3], G_CM=needs[4], G_CS=needs[5],
             G_VLEAK=needs[6], G_VTH=needs[7], G_VRESET=needs[8], G_RR=needs[9],
-            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
+            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block,
+            **plan.launch(exact=True, backward=True),
         )  # fmt: skip
         leaves = (v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset)
         grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
