@@ -154,3 +154,9 @@ def test_update_only_every_ts_frequency_steps():
     assert s.correlation_trace.sum() == 6  # untouched
     out = correlation_based_update(10, lin, w, s, 1.0, 5)
     assert out.shape == (3, 2) and not out.requires_grad
+
+
+def test_update_rejects_unbatched_traces():
+    s = CorrelationSensorState(*(torch.ones(2, 3) for _ in range(3)))
+    with pytest.raises(ValueError, match="correlation_state"):
+        correlation_based_update(0, torch.nn.Linear(12, 6), torch.zeros(3, 2), s, 1.0, 1)

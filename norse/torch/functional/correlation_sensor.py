@@ -172,6 +172,12 @@ def correlation_based_update(
     """
     if ts % ts_frequency != 0:
         return weights
+    if correlation_state.correlation_trace.dim() != 3:
+        raise ValueError(
+            "correlation_based_update: correlation_state traces must have shape "
+            f"(B, n_pre, n_post), got {tuple(correlation_state.correlation_trace.shape)}; add a "
+            "batch dimension with .unsqueeze(0)"
+        )
     _, n_in, n_hidden = correlation_state.correlation_trace.shape
     features = torch.cat(
         (
