@@ -78,7 +78,7 @@ def to_nir(
         )
     if not isinstance(model_name, str) or not model_name:
         raise TypeError(f"{who}: model_name must be a non-empty str, got {model_name!r}")
-    dt = mapping.check_dt(dt, who)
+    dt = mapping._check_dt(dt, who)
 
     from .import_nir import NIRGraphModule
 

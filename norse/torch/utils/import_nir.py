@@ -89,7 +89,7 @@ def from_nir(
     if dt is None:
         metadata = getattr(node, "metadata", None)
         dt = metadata.get("dt", 0.001) if isinstance(metadata, dict) else 0.001
-    dt = mapping.check_dt(dt, who)
+    dt = mapping._check_dt(dt, who)
     if isinstance(node, nir.NIRGraph):
         return NIRGraphModule(
             node,
@@ -268,7 +268,7 @@ def _import_norse_module(
         meta = mapping._surrogate(node.metadata or {}, ("method", "alpha"))
         return mapping.Threshold(_to_tensor(node.threshold), **meta)
     if isinstance(node, nir.Delay):
-        return mapping.Delay(mapping.delay_steps(node.delay, dt, who) - delay_offset)
+        return mapping.Delay(mapping._delay_steps(node.delay, dt, who) - delay_offset)
     if isinstance(node, _NEURON_NODES):
         spec = mapping.spec_for_node(node)
         model = mapping.neuron_mapping(spec) if spec is not None else None
@@ -301,7 +301,7 @@ def _import_norse_module(
             )
             return CubaLIF(_to_tensor(node.w_in), synapse, _to_tensor(node.r), lif)
         cell = cell_type(p, dt=dt)
-        if mapping.is_unit_scale(scale):
+        if mapping._is_unit_scale(scale):
             return cell
         return mapping.ScaledInput(cell, _to_tensor(np.asarray(scale)))
     if isinstance(node, (nir.Input, nir.Output)):
@@ -334,6 +334,13 @@ class NIRGraphState(NamedTuple):
         state (dict): the state of every stateful child, keyed by child name.
         cache (dict): last step's output of every node whose output travels on a cycle's
             delayed edge, keyed by node name.
+
+    Example:
+        >>> import nir, numpy as np
+        >>> graph = nir.NIRGraph.from_list(nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)))
+        >>> _, state = from_nir(graph)(torch.ones(2))
+        >>> type(state).__name__, list(state.state)
+        ('NIRGraphState', ['li'])
     """
 
     state: dict[str, Any]
@@ -386,7 +393,7 @@ class NIRGraphModule(nn.Module):
         who = "from_nir"
         if not isinstance(graph, nir.NIRGraph):
             raise TypeError(f"NIRGraphModule: graph must be a nir.NIRGraph, got {type(graph)}")
-        self.dt = mapping.check_dt(dt, "NIRGraphModule")
+        self.dt = mapping._check_dt(dt, "NIRGraphModule")
         self.time_first = bool(time_first)
         nodes = dict(graph.nodes)
         edges = [(_resolve(s, nodes, who), _resolve(d, nodes, who)) for s, d in graph.edges]
@@ -636,7 +643,7 @@ def _fold_recurrent(
             model = mapping.neuron_mapping(spec)
             who = f"from_nir: node {name!r} ({type(node).__name__})"
             p, scale = model.load(node, dt, reset_method, who)
-            if not mapping.is_unit_scale(scale):
+            if not mapping._is_unit_scale(scale):
                 continue
             _warn_time_constants(node, model, dt, who, ignore_warnings)
             cell = cell_type(

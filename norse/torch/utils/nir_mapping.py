@@ -171,6 +171,14 @@ class NeuronMapping:
         load: ``(node, dt, reset_method, who) -> (p, input_scale)``: the parameters and the
             input scale that reproduce ``node`` at ``dt``; ``reset_method`` is ``from_nir``'s.
         time_constants: the node fields (seconds) that explicit Euler needs above ``dt``.
+
+    Example:
+        >>> from norse.torch import LIFBoxParameters
+        >>> mapping = NEURONS["lif_box"]
+        >>> node = mapping.export(LIFBoxParameters(), 0.001, (3,), None)
+        >>> p, scale = mapping.load(node, 0.001, reset_value, "example")
+        >>> p.tau_mem_inv, scale
+        (tensor([100., 100., 100.]), array([1., 1., 1.]))
     """
 
     node_type: type
@@ -364,7 +372,12 @@ def module_class(spec: Any, kind: str) -> type | None:
 
 
 def spec_for_node(node: Any) -> Any | None:
-    """The registered neuron model whose NIR node type is ``type(node)`` (or ``None``)."""
+    """The registered neuron model whose NIR node type is ``type(node)`` (or ``None``).
+
+    Example:
+        >>> spec_for_node(nir.LI(tau=np.ones(1), r=np.ones(1), v_leak=np.zeros(1))).name
+        'li_box'
+    """
     from .._registry import MODELS
 
     for spec in MODELS:
@@ -461,7 +474,13 @@ class SumPool2d(nn.LPPool2d):
 
 
 class DelayState(NamedTuple):
-    """State of :class:`Delay`: the last inputs, most recent first (``(D, *x.shape)``)."""
+    """State of :class:`Delay`: the last inputs, most recent first (``(D, *x.shape)``).
+
+    Example:
+        >>> _, s = Delay(torch.tensor([2]))(torch.ones(1))
+        >>> s.buffer.shape
+        torch.Size([2, 1])
+    """
 
     buffer: Tensor
 
@@ -541,12 +560,12 @@ class ScaledInput(nn.Module):
         return self.module(input_tensor * self.scale, state)
 
 
-def is_unit_scale(scale: np.ndarray) -> bool:
+def _is_unit_scale(scale: np.ndarray) -> bool:
     """Whether every entry of ``scale`` is 1 up to float64 rounding."""
     return bool(np.all(np.abs(np.asarray(scale, dtype=np.float64) - 1.0) <= SCALE_TOLERANCE))
 
 
-def delay_steps(delay: Any, dt: float, who: str) -> Tensor:
+def _delay_steps(delay: Any, dt: float, who: str) -> Tensor:
     """``delay / dt`` as integer steps, or a ValueError when a delay is not a multiple of dt."""
     steps = _f64(delay) / dt
     rounded = np.round(steps)
@@ -560,7 +579,7 @@ def delay_steps(delay: Any, dt: float, who: str) -> Tensor:
     return torch.from_numpy(rounded.astype(np.int64))
 
 
-def check_dt(dt: Any, who: str) -> float:
+def _check_dt(dt: Any, who: str) -> float:
     """``dt`` as a positive float, or a TypeError/ValueError naming it."""
     if isinstance(dt, Tensor) and dt.numel() == 1:
         dt = dt.item()
