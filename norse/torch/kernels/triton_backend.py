@@ -1,7 +1,7 @@
 """The Triton backend: fused GPU sequence kernels behind :func:`norse.torch.kernels.run`.
 
-Registered as ``"triton"``. Under ``backend="auto"`` it takes CUDA inputs only; CPU tensors
-go to the CPU backend. Naming ``backend="triton"`` explicitly also runs CPU tensors when
+Registered as ``"triton"``. Under ``backend="auto"`` it takes CUDA inputs only (and only when
+the kernels are compiled, not interpreted); CPU tensors go to the CPU backend. Naming ``backend="triton"`` explicitly also runs CPU tensors when
 ``TRITON_INTERPRET=1`` is set (Triton's interpreter, which is how the tests run it without a
 GPU). The kernels live in :mod:`norse.torch.kernels.triton`; this module imports ``triton``
 only when it is asked to run something, so it imports cleanly where triton is missing.
@@ -111,8 +111,12 @@ class TritonBackend:
             return f"the input is a {type(x).__name__}, not a torch.Tensor"
         if x.layout != torch.strided:
             return "the input is sparse; the fused kernels need dense input"
-        if not x.is_cuda and not (getattr(call, "explicit", False) and _interpreting()):
+        explicit = getattr(call, "explicit", False)
+        if not x.is_cuda and not (explicit and _interpreting()):
             return "the input is not on a CUDA device"
+        if not explicit and _interpreting():
+            # never the fastest path: only on request
+            return "Triton runs through its CPU interpreter (TRITON_INTERPRET=1)"
         if call.record_states:
             return "record_states=True needs the state of every step; the fused kernels keep only the last"
         if call.weights:
@@ -175,7 +179,9 @@ class TritonBackend:
         """
         x = call.x
         try:
-            key = (call.step, _signature(x), _signature(call.state), _signature(call.p))
+            # the time dimension does not matter: one entry per neuron shape and dtypes
+            x_sig = (x.dtype, tuple(x.shape[1:]))
+            key = (call.step, x_sig, _signature(call.state), _signature(call.p))
             hash(key)
         except TypeError:
             key = None
@@ -183,6 +189,8 @@ class TritonBackend:
             return self._dtypes[key]
         result = self._probe(call)
         if key is not None:
+            if len(self._dtypes) >= 4096:  # bounded: shapes may vary from call to call
+                self._dtypes.clear()
             self._dtypes[key] = result
         return result
 
