@@ -646,3 +646,23 @@ def test_multi_compartment_cells_with_method_adjoint(refrac):
         _, state = step(x_t, state, *weights, m_adj.p, 0.001)
     _voltage(state).sum().backward()
     torch.testing.assert_close(grad_g, g.grad)
+
+
+def test_sparse_input_selects_sparse_adjoint_steps():
+    from norse.torch.module.lif import LIFRecurrent
+    from norse.torch.module.lif_refrac import LIFRefracRecurrent
+
+    torch.manual_seed(0)
+    x = (torch.rand(5, B, N_IN) < 0.5).float().to_sparse()
+    for cls, p in (
+        (LIFRecurrent, LIFParameters(method="adjoint")),
+        (LIFRefracRecurrent, LIFRefracParameters(lif=LIFParameters(method="adjoint"))),
+    ):
+        m = cls(N_IN, N, p=p)
+        z, s = m(x)
+        plain = cls(N_IN, N, input_weights=m.input_weights.detach().clone())
+        plain.recurrent_weights = m.recurrent_weights
+        z_ref, _ = plain(x)
+        assert z.is_sparse and torch.equal(z.to_dense(), z_ref.to_dense())
+        _voltage(s).sum().backward()
+        assert m.input_weights.grad is not None

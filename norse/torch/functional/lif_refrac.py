@@ -248,9 +248,14 @@ def _adjoint_step(
     p: LIFRefracParameters = LIFRefracParameters(),
     dt: float = 0.001,
 ) -> tuple[Tensor, LIFRefracState]:
-    from .adjoint.lif_refrac_adjoint import lif_refrac_adjoint_step
+    from .adjoint import lif_refrac_adjoint
 
-    return lif_refrac_adjoint_step(input_tensor, state, input_weights, recurrent_weights, p, dt)
+    step = (
+        lif_refrac_adjoint.lif_refrac_adjoint_step_sparse
+        if input_tensor.is_sparse
+        else lif_refrac_adjoint.lif_refrac_adjoint_step
+    )
+    return step(input_tensor, state, input_weights, recurrent_weights, p, dt)
 
 
 SPEC = NeuronSpec(
