@@ -307,8 +307,9 @@ def test_time_constants_are_seconds_euler_converges_first_order(kind):
     for dt in (1e-4, 5e-5, 2.5e-5):
         model = from_nir(nir.NIRGraph.from_list(node), dt=dt).double()
         state = None
-        for _ in range(round(t_end / dt)):
-            _, state = model(torch.ones(1, 1, dtype=torch.float64), state)
+        with torch.no_grad():
+            for _ in range(round(t_end / dt)):
+                _, state = model(torch.ones(1, 1, dtype=torch.float64), state)
         v = next(iter(state.state.values())).v
         errors.append(abs(float(v) - exact))
     assert errors[0] < 0.02 * exact
@@ -766,6 +767,16 @@ def test_import_checks_input_shape_and_state():
     assert isinstance(state, NIRGraphState)
     with pytest.raises(ValueError, match=r"\(T, \*, 1\)"):
         from_nir(DATA / "lif_norse.nir", time_first=True)(torch.zeros(1))
+
+
+def test_single_node_imports_as_its_module():
+    node = nir.LIF(tau=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3))
+    cell = from_nir(node)
+    assert isinstance(cell, norse.LIFBoxCell)
+    lifted = from_nir(node, time_first=True)
+    assert isinstance(lifted, norse.Lift)
+    z, state = lifted(torch.full((30, 2, 3), 2.0))
+    assert z.shape == (30, 2, 3) and z.sum() > 0
 
 
 def test_dt_comes_from_graph_metadata():
