@@ -10,6 +10,7 @@ per-neuron gradients that the backward kernels return to each parameter's own sh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Any
@@ -193,6 +194,14 @@ def with_grad(plan: Plan, *tensors: Tensor) -> Plan:
     """``plan`` marked to record autograd if grad mode is on and any tensor requires grad."""
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     return dataclasses.replace(plan, grad=grad)
+
+
+def on_device(plan: Plan) -> contextlib.AbstractContextManager:
+    """Make the input's GPU current: Triton launches on the current device (the autograd
+    engine does the same for the backward pass)."""
+    if plan.device.type == "cuda":
+        return torch.cuda.device(plan.device)
+    return contextlib.nullcontext()
 
 
 def rows(x: Tensor, plan: Plan) -> Tensor:

@@ -301,7 +301,8 @@ def li_sequence(
         C.leaf(p.v_leak, plan),
     ]
     plan = C.with_grad(plan, x2, *leaves)
-    y, v, i = LISequence.apply(x2, *leaves, plan)
+    with C.on_device(plan):
+        y, v, i = LISequence.apply(x2, *leaves, plan)
     return y.reshape(x.shape), LIState(v=v.reshape(plan.nshape), i=i.reshape(plan.nshape))
 
 

@@ -237,7 +237,8 @@ def li_box_sequence(
         C.leaf(p.v_leak, plan),
     ]
     plan = C.with_grad(plan, x2, *leaves)
-    y, v = LIBoxSequence.apply(x2, *leaves, plan)
+    with C.on_device(plan):
+        y, v = LIBoxSequence.apply(x2, *leaves, plan)
     return y.reshape(x.shape), LIBoxState(v=v.reshape(plan.nshape))
 
 

@@ -362,7 +362,8 @@ def lif_sequence(
         C.leaf(p.alpha, plan).detach(),
     ]
     plan = C.with_grad(plan, x2, *leaves)
-    z, v, i = LIFSequence.apply(x2, *leaves, plan)
+    with C.on_device(plan):
+        z, v, i = LIFSequence.apply(x2, *leaves, plan)
     return z.reshape(x.shape), LIFFeedForwardState(
         v=v.reshape(plan.nshape), i=i.reshape(plan.nshape)
     )

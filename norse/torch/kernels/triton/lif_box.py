@@ -317,7 +317,8 @@ def lif_box_sequence(
         C.leaf(p.alpha, plan).detach(),
     ]
     plan = C.with_grad(plan, x2, *leaves)
-    z, v = LIFBoxSequence.apply(x2, *leaves, p.reset_method is reset_subtract, plan)
+    with C.on_device(plan):
+        z, v = LIFBoxSequence.apply(x2, *leaves, p.reset_method is reset_subtract, plan)
     return z.reshape(x.shape), LIFBoxFeedForwardState(v=v.reshape(plan.nshape))
 
 

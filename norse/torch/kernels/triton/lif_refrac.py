@@ -419,7 +419,8 @@ def lif_refrac_sequence(
         C.leaf(q.alpha, plan).detach(),
     ]
     plan = C.with_grad(plan, x2, *leaves)
-    z, v, i, rho = LIFRefracSequence.apply(x2, *leaves, plan)
+    with C.on_device(plan):
+        z, v, i, rho = LIFRefracSequence.apply(x2, *leaves, plan)
     n = plan.nshape
     return z.reshape(x.shape), LIFRefracFeedForwardState(
         LIFFeedForwardState(v=v.reshape(n), i=i.reshape(n)), rho=rho.reshape(n)
