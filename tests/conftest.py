@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from norse.torch.functional.izhikevich import tonic_spiking
+
 # ----------------------------------------------------------------------------------------
 # OTHER ENGINEERS: ADD YOUR MODEL'S ENTRIES HERE (keyed by ``SPEC.name``).
 #
@@ -34,6 +36,7 @@ MODEL_KWARGS: dict[str, dict] = {
     "lif_ex": {},
     "lif_adex": {},
     "lif_adex_refrac": {},
+    "izhikevich": {"spiking_method": tonic_spiking},
 }
 
 MODEL_DRIVE: dict[str, float] = {
@@ -48,6 +51,7 @@ MODEL_DRIVE: dict[str, float] = {
     "lif_ex": 3.0,
     "lif_adex": 3.0,
     "lif_adex_refrac": 3.0,
+    "izhikevich": 200.0,  # a current; ~5 steps (1.25 ms) to the first spike
 }
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.

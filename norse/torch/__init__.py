@@ -61,6 +61,35 @@ from .functional.iaf import (
     iaf_feed_forward_step,
     iaf_step,
 )
+from .functional.izhikevich import (
+    IzhikevichParameters,
+    IzhikevichRecurrentState,
+    IzhikevichSpikingBehavior,
+    IzhikevichState,
+    accomodation,
+    bistability,
+    class_1_exc,
+    class_2_exc,
+    create_izhikevich_spiking_behavior,
+    dap,
+    inhibition_induced_bursting,
+    inhibition_induced_spiking,
+    integrator,
+    izhikevich_feed_forward_step,
+    izhikevich_recurrent_step,
+    mixed_mode,
+    phasic_bursting,
+    phasic_spiking,
+    rebound_burst,
+    rebound_spike,
+    resonator,
+    spike_frequency_adaptation,
+    spike_latency,
+    subthreshold_oscillation,
+    threshold_variability,
+    tonic_bursting,
+    tonic_spiking,
+)
 from .functional.leaky_integrator import LIParameters, LIState, li_feed_forward_step, li_step
 from .functional.leaky_integrator_box import (
     LIBoxParameters,
@@ -155,6 +184,7 @@ from .module.encode import (
     SpikeLatencyLIFEncoder,
 )
 from .module.iaf import IAF, IAFCell
+from .module.izhikevich import Izhikevich, IzhikevichCell, IzhikevichRecurrent, IzhikevichRecurrentCell
 from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell

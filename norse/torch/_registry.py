@@ -14,6 +14,7 @@ from .functional import iaf
 from .functional import lif_ex
 from .functional import lif_adex
 from .functional import lif_adex_refrac
+from .functional import izhikevich
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
@@ -27,6 +28,7 @@ MODELS: tuple[NeuronSpec, ...] = (
     lif_ex.SPEC,
     lif_adex.SPEC,
     lif_adex_refrac.SPEC,
+    izhikevich.SPEC,
 )
 
 
