@@ -21,6 +21,7 @@ KERNELS: dict[str, str] = {
     "li": "leaky_integrator",
     "li_box": "leaky_integrator_box",
     "lif_refrac": "lif_refrac",
+    "iaf": "iaf",
 }
 
 

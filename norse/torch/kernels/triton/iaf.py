@@ -1,0 +1,239 @@
+"""Fused Triton kernels for feed-forward integrate-and-fire (IAF) neurons over a sequence.
+
+Equations: :mod:`norse.torch.functional.iaf` (same order of operations). Forward keeps ``v``
+in registers and saves the pre-reset voltage of every step when autograd records; backward
+recomputes the spikes from it and runs the adjoint recursion backwards in time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from ...functional.iaf import IAFFeedForwardState
+from . import _common as C
+from ._common import load_alpha, load_block, load_param, surrogate
+
+__all__ = ["SEQUENCE", "IAFSequence", "iaf_sequence"]
+
+
+@triton.jit
+def _iaf_fwd_kernel(
+    x_ptr,
+    z_ptr,
+    v1_ptr,
+    v_out_ptr,
+    v0_ptr,
+    vth_ptr,
+    vreset_ptr,
+    N,
+    T,
+    stride_xt,
+    V0_FULL: tl.constexpr,
+    VTH_FULL: tl.constexpr,
+    VRESET_FULL: tl.constexpr,
+    SAVE: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+
+    x_ptrs = x_ptr + offs
+    z_ptrs = z_ptr + offs
+    v1_ptrs = v1_ptr + offs
+    x_next = tl.load(x_ptrs, mask=mask, other=0.0)
+    for t in range(T):
+        x = x_next.to(DT)
+        x_ptrs += stride_xt
+        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
+        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        v1 = v + x
+        z = (v1 - vth > 0).to(DT)
+        v = (1.0 - z) * v1 + z * vreset
+        tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
+        if SAVE:
+            tl.store(v1_ptrs, v1.to(v1_ptr.dtype.element_ty), mask=mask)
+        z_ptrs += N
+        v1_ptrs += N
+    tl.store(v_out_ptr + offs, v.to(v_out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _iaf_bwd_kernel(
+    gz_ptr,
+    gv_ptr,
+    v1_ptr,
+    gx_ptr,
+    vth_ptr,
+    vreset_ptr,
+    alpha_ptr,
+    gv0_ptr,
+    gvth_ptr,
+    gvreset_ptr,
+    N,
+    T,
+    stride_gzt,
+    stride_gzn,
+    last_gz,
+    last_row,
+    VTH_FULL: tl.constexpr,
+    VRESET_FULL: tl.constexpr,
+    ALPHA_FULL: tl.constexpr,
+    HAS_GZ: tl.constexpr,
+    HAS_GV: tl.constexpr,
+    WRITE_GX: tl.constexpr,
+    G_V0: tl.constexpr,
+    G_VTH: tl.constexpr,
+    G_VRESET: tl.constexpr,
+    METHOD: tl.constexpr,
+    DT: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+    if HAS_GV:
+        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
+    else:
+        lv = tl.zeros([BLOCK], DT)
+    acc_vth = tl.zeros([BLOCK], DT)
+    acc_vreset = tl.zeros([BLOCK], DT)
+
+    v1_ptrs = v1_ptr + offs + last_row
+    gx_ptrs = gx_ptr + offs + last_row
+    gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
+    for _ in range(T):
+        v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
+        z = (v1 - vth > 0).to(DT)
+        # v2 = (1 - z) v1 + z v_reset;  z = H(v1 - v_th);  v1 = v + x
+        g_v1 = lv * (1.0 - z)
+        if G_VRESET:
+            acc_vreset += lv * z
+        if METHOD != 0:
+            g_z = lv * vreset - lv * v1
+            if HAS_GZ:
+                g_z += tl.load(gz_ptrs, mask=mask, other=0.0).to(DT)
+            g_u = g_z * surrogate(v1 - vth, alpha, METHOD)
+            g_v1 += g_u
+            if G_VTH:
+                acc_vth -= g_u
+        if WRITE_GX:
+            tl.store(gx_ptrs, g_v1.to(gx_ptr.dtype.element_ty), mask=mask)
+        lv = g_v1
+        v1_ptrs -= N
+        gx_ptrs -= N
+        gz_ptrs -= stride_gzt
+
+    if G_V0:
+        tl.store(gv0_ptr + offs, lv, mask=mask)
+    if G_VTH:
+        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
+    if G_VRESET:
+        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
+
+
+class IAFSequence(torch.autograd.Function):
+    """Feed-forward IAF neurons over ``T`` steps in one kernel, with a fused backward.
+
+    Inputs (from :func:`iaf_sequence`): ``x (T, N)``, 0-dim or ``(N,)`` leaves
+    ``v0, v_th, v_reset, alpha`` and the plan. Returns ``z (T, N)`` and the final ``v (N,)``.
+
+    Example:
+        >>> from norse.torch.kernels.triton import _common as C
+        >>> x = torch.full((4, 1), 0.4)
+        >>> plan = C.make_plan(x, torch.float32, "super")
+        >>> leaves = [C.leaf(v, plan) for v in (0.0, 1.0, 0.0, 100.0)]
+        >>> z, v = IAFSequence.apply(x, *leaves, plan)  # doctest: +SKIP
+        >>> z.flatten(), v  # doctest: +SKIP
+        (tensor([0., 0., 1., 0.]), tensor([0.4000]))
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x, v0, v_th, v_reset, alpha, plan):
+        T, N = plan.T, plan.N
+        z = C.empty_rows(plan, plan.out_dtype)
+        v1 = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
+        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
+        _iaf_fwd_kernel[plan.grid](
+            x, z, v1, v_out, v0, v_th, v_reset,
+            N, T, x.stride(0),
+            V0_FULL=C.full(v0), VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset),
+            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
+        )  # fmt: skip
+        ctx.plan = plan
+        ctx.x_dtype = x.dtype
+        if plan.grad:
+            ctx.save_for_backward(v1, v0, v_th, v_reset, alpha)
+        if plan.method == 0:
+            ctx.mark_non_differentiable(z)
+        ctx.set_materialize_grads(False)
+        return z, v_out
+
+    @staticmethod
+    def backward(ctx: Any, g_z: Tensor | None, g_v: Tensor | None):
+        plan = ctx.plan
+        v1, v0, v_th, v_reset, alpha = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        T, N = plan.T, plan.N
+        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
+        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
+               for n in needs[1:4]]  # fmt: skip
+        dummy = C.dummy(plan)
+        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
+        _iaf_bwd_kernel[plan.grid](
+            gz, C.grad_vec(g_v, plan), v1, gx if gx is not None else dummy,
+            v_th, v_reset, alpha, *[o if o is not None else dummy for o in out],
+            N, T, stride_gzt, stride_gzn, (T - 1) * stride_gzt, (T - 1) * N,
+            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), ALPHA_FULL=C.full(alpha),
+            HAS_GZ=g_z is not None and plan.method != 0, HAS_GV=g_v is not None,
+            WRITE_GX=gx is not None, G_V0=needs[1], G_VTH=needs[2], G_VRESET=needs[3],
+            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block,
+            **plan.launch(exact=False, backward=True),
+        )  # fmt: skip
+        leaves = (v0, v_th, v_reset)
+        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
+        return (gx, *grads, None, None)
+
+
+def iaf_sequence(
+    x: Tensor, state: IAFFeedForwardState, p: Any, dt: float, out_dtype: torch.dtype
+) -> tuple[Tensor, IAFFeedForwardState]:
+    """Run :func:`~norse.torch.functional.iaf.iaf_feed_forward_step` over ``x``'s first
+    dimension (arguments as :func:`~norse.torch.kernels.triton.lif.lif_sequence`).
+
+    Example:
+        >>> from norse.torch.functional.iaf import IAFParameters
+        >>> s = IAFFeedForwardState(v=torch.zeros(1))
+        >>> z, s = iaf_sequence(torch.full((4, 1), 0.4), s, IAFParameters(), 1e-3,
+        ...                     torch.float32)  # doctest: +SKIP
+        >>> z.flatten(), s.v  # doctest: +SKIP
+        (tensor([0., 0., 1., 0.]), tensor([0.4000]))
+    """
+    plan = C.make_plan(x, out_dtype, p.method)
+    x2 = C.rows(x, plan)
+    leaves = [
+        C.leaf(state.v, plan),
+        C.leaf(p.v_th, plan),
+        C.leaf(p.v_reset, plan),
+        C.leaf(p.alpha, plan).detach(),
+    ]
+    plan = C.with_grad(plan, x2, *leaves)
+    with C.on_device(plan):
+        z, v = IAFSequence.apply(x2, *leaves, plan)
+    return z.reshape(x.shape), IAFFeedForwardState(v=v.reshape(plan.nshape))
+
+
+#: The launcher the backend calls.
+SEQUENCE = iaf_sequence
