@@ -645,8 +645,22 @@ def test_cuda_full_size(name, dtype):
     if dtype == torch.float32:
         _check(model, x, state, p, exact=False, grad_tol={"rtol": 1e-4, "atol": 1e-4})
     else:
-        out_f, _ = _run(model, x, state, p, "auto")
-        out_r, _ = _run(model, x, state, p, "reference")
-        assert out_f.dtype == out_r.dtype
-        # bf16 reference rounds every op; ours rounds only what it stores
-        assert (out_f.float() - out_r.float()).abs().mean() < 0.05
+        # 0-dim float32 parameters keep bf16 outputs; the kernels compute in float32, so they
+        # follow the float32 reference on the same values
+        p = model.params((), torch.float32)
+        out_f, st_f = _run(model, x, state, p, "auto")
+        out_h, _ = _run(model, x, state, p, "reference")
+        out_r, st_r = _run(model, x.float(), _cast(state, torch.float32), p, "reference")
+        assert out_f.dtype == out_h.dtype == dtype
+        if model.spiking:
+            assert (out_f.float() != out_r).float().mean() < 1e-3
+        else:
+            torch.testing.assert_close(out_f, out_r.to(dtype))
+        # a rare spike flip (float32 rounding on both sides) changes that neuron's run:
+        # compare in aggregate
+        v_f, v_r = _leaves(st_f)[0].float(), _leaves(st_r)[0]
+        assert (v_f - v_r).norm() <= 0.02 * v_r.norm() + 1e-3
+        g_f = torch.autograd.grad(out_f.float().sum(), x)[0]
+        g_r = torch.autograd.grad(out_r.sum(), x)[0]
+        assert g_f.dtype == dtype
+        assert (g_f.float() - g_r.float()).norm() <= 0.02 * g_r.float().norm() + 1e-3
