@@ -44,6 +44,19 @@ def tensor_fields(p: Any, prefix: str = "") -> list[tuple[str, Tensor]]:
     return found
 
 
+def numeric_fields(p: Any, prefix: str = "") -> list[tuple[str, Tensor | float]]:
+    """``(dotted path, value)`` for every floating tensor or python number in ``p``."""
+    found = []
+    for name, value in zip(p._fields, p, strict=True):
+        if _is_namedtuple(value):
+            found += numeric_fields(value, f"{prefix}{name}.")
+        elif isinstance(value, Tensor) and value.is_floating_point() and value.numel() == 1:
+            found.append((prefix + name, value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            found.append((prefix + name, value))
+    return found
+
+
 def replace_path(p: Any, path: str, value: Any) -> Any:
     head, _, rest = path.partition(".")
     if rest:
@@ -92,10 +105,11 @@ FEED_FORWARD_CASES = [c for c in CASES if c.values[1] in ("cell", "layer")]
 def test_parameter_fields_are_registered_and_learn(spec, kind, model_kwargs, model_drive):
     m = make(spec, kind, model_kwargs)
     p = m.p
-    paths = [path for path, t in tensor_fields(p) if t.is_floating_point()]
-    assert paths, "the model has no floating tensor parameters"
-    for path in paths:
-        p = replace_path(p, path, nn.Parameter(get_path(p, path).detach().clone()))
+    fields = numeric_fields(p)
+    paths = [path for path, _ in fields]
+    assert paths, "the model has no numeric parameters"
+    for path, value in fields:
+        p = replace_path(p, path, nn.Parameter(torch.as_tensor(float(value))))
     m.p = p
     named = dict(m.named_parameters())
     state_dict = m.state_dict()
@@ -142,8 +156,8 @@ def _defaults_complete(spec) -> bool:
 @pytest.mark.parametrize("spec, kind", CASES)
 def test_user_tensor_is_kept(spec, kind, model_kwargs):
     m = make(spec, kind, model_kwargs)
-    path, value = tensor_fields(m.p)[0]
-    mine = value.detach().clone()
+    path, value = numeric_fields(m.p)[0]
+    mine = torch.as_tensor(float(value))
     m.p = replace_path(m.p, path, mine)
     assert get_path(m.p, path) is mine
 
@@ -172,9 +186,10 @@ def test_parameters_follow_device(spec, kind, device, model_kwargs):
 def test_per_neuron_parameters_broadcast(spec, kind, model_kwargs, model_drive):
     """A parameter of shape (N,) acts like N modules with one scalar value each."""
     m = make(spec, kind, model_kwargs)
-    path = next(p for p, t in tensor_fields(m.p) if "tau" in p and t.is_floating_point())
+    candidates = [p for p, _ in numeric_fields(m.p) if "alpha" not in p]
+    path = next((p for p in candidates if "tau" in p), candidates[0])
     scale = torch.tensor([0.5, 1.0, 2.0, 1.5, 0.8])
-    per_neuron = get_path(m.p, path) * scale
+    per_neuron = float(get_path(m.p, path)) * scale
     m.p = replace_path(m.p, path, per_neuron)
     x = make_input(kind, model_drive(spec.name))
     out, _ = m(x)
@@ -191,8 +206,8 @@ def test_python_numbers_become_tensors_in_lif_family(spec, kind, model_kwargs):
     """§0.3: LIF-family modules pass numeric fields through ``torch.as_tensor``; the others
     store ``p`` as given."""
     m = make(spec, kind, model_kwargs)
-    path, value = next((p, t) for p, t in tensor_fields(m.p) if t.is_floating_point())
-    m.p = replace_path(m.p, path, float(value.reshape(-1)[0]))
+    path, value = numeric_fields(m.p)[0]
+    m.p = replace_path(m.p, path, float(value))
     stored = get_path(m.p, path)
     if spec.parameters_as_tensors:
         assert isinstance(stored, Tensor)

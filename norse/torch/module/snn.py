@@ -113,6 +113,11 @@ def _check_input(x: Any, who: str, min_dim: int = 0) -> None:
             f"{who}: input_tensor must be a torch.Tensor, got {type(x).__name__}; "
             "convert it with torch.as_tensor(...)"
         )
+    if x.is_complex():
+        raise TypeError(
+            f"{who}: input_tensor must be real (float, integer or bool), got {x.dtype}; "
+            "pass x.real or x.abs()"
+        )
     if x.dim() < min_dim:
         raise ValueError(
             f"{who}: expected an input with at least {min_dim} dimension(s) (time first), "
@@ -360,6 +365,14 @@ class _RecurrentWeights:
             raise ValueError(
                 f"{who}: input has {got} features but input_size={n}; pass tensors whose last "
                 f"dimension is {n}, or build {who}({got}, {int(self.hidden_size)})"
+            )
+        w = self.input_weights
+        if isinstance(w, Tensor) and x.dtype != w.dtype:
+            # F.linear would fail deep inside torch ("mat1 and mat2 ...").
+            hint = f" or convert the module with .to({x.dtype})" if x.is_floating_point() else ""
+            raise TypeError(
+                f"{type(self).__name__}: input_tensor has dtype {x.dtype} but input_weights "
+                f"has dtype {w.dtype}; pass x.to({w.dtype}){hint}"
             )
 
     def _recurrent_shape(self, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
