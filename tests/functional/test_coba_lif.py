@@ -85,14 +85,14 @@ def test_voltage_settles_at_the_conductance_weighted_reversal_potential(g_e, g_i
         tau_syn_exc_inv=torch.tensor(0.0),
         tau_syn_inh_inv=torch.tensor(0.0),
         v_thresh=torch.tensor(1e9),
-        c_m_inv=torch.tensor(50.0),
+        c_m_inv=torch.tensor(400.0),
     )
     s = CobaLIFFeedForwardState(
         v=torch.tensor([-20.0], dtype=D),
         g_e=torch.tensor([g_e], dtype=D),
         g_i=torch.tensor([g_i], dtype=D),
     )
-    for _ in range(3000):
+    for _ in range(200):
         _, s = coba_lif_feed_forward_step(torch.zeros(1, dtype=D), s, p)
     g_l = 0.25
     expected = (g_l * -20 + g_e * 60 + g_i * -100) / (g_l + g_e + g_i)
