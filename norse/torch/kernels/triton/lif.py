@@ -137,6 +137,7 @@ def _lif_bwd_kernel(
     G_VLEAK: tl.constexpr,
     G_VTH: tl.constexpr,
     G_VRESET: tl.constexpr,
+    SHARE: tl.constexpr,
     METHOD: tl.constexpr,
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -144,6 +145,10 @@ def _lif_bwd_kernel(
     pid = tl.program_id(0).to(tl.int64)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    if SHARE:
+        # the currents go where the input gradient goes (read just before it is written);
+        # one base pointer, so the compiler sees that they alias
+        scratch_ptr = gx_ptr
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
     cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
     vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
@@ -296,11 +301,9 @@ class LIFSequence(torch.autograd.Function):
         T, N = plan.T, plan.N
         g_cm_on, g_cs_on = needs[3], needs[4]
         gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        if g_cm_on or g_cs_on:
-            share = gx is not None and gx.dtype == plan.math_dtype
-            scratch = gx if share else C.empty_rows(plan, plan.math_dtype)
-        else:
-            scratch = C.dummy(plan)
+        share = gx is not None and gx.dtype == plan.math_dtype
+        need = (g_cm_on or g_cs_on) and not share
+        scratch = C.empty_rows(plan, plan.math_dtype) if need else C.dummy(plan)
         out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
                for n in needs[1:8]]  # fmt: skip
         dummy = C.dummy(plan)
@@ -318,7 +321,7 @@ class LIFSequence(torch.autograd.Function):
             HAS_GZ=g_z is not None and plan.method != 0, HAS_GV=g_v is not None,
             HAS_GI=g_i is not None, WRITE_GX=gx is not None,
             G_V0=needs[1], G_I0=needs[2], G_CM=g_cm_on, G_CS=g_cs_on, G_VLEAK=needs[5],
-            G_VTH=needs[6], G_VRESET=needs[7],
+            G_VTH=needs[6], G_VRESET=needs[7], SHARE=share,
             METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
         )  # fmt: skip
         leaves = (v0, i0, cm, cs, v_leak, v_th, v_reset)

@@ -162,6 +162,7 @@ def _lif_refrac_bwd_kernel(
     G_VTH: tl.constexpr,
     G_VRESET: tl.constexpr,
     G_RR: tl.constexpr,
+    SHARE: tl.constexpr,
     METHOD: tl.constexpr,
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -169,6 +170,10 @@ def _lif_refrac_bwd_kernel(
     pid = tl.program_id(0).to(tl.int64)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    if SHARE:
+        # the currents go where the input gradient goes (read just before it is written);
+        # one base pointer, so the compiler sees that they alias
+        si_ptr = gx_ptr
     v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
     cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
@@ -359,7 +364,7 @@ class LIFRefracSequence(torch.autograd.Function):
         T, N = plan.T, plan.N
         gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
         share = gx is not None and gx.dtype == plan.math_dtype
-        s_i = gx if share else C.empty_rows(plan, plan.math_dtype)
+        s_i = C.dummy(plan) if share else C.empty_rows(plan, plan.math_dtype)
         s_rho = C.empty_rows(plan, plan.math_dtype)
         out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
                for n in needs[1:10]]  # fmt: skip
@@ -380,7 +385,7 @@ class LIFRefracSequence(torch.autograd.Function):
             HAS_GI=g_i is not None, HAS_GRHO=g_rho is not None, WRITE_GX=gx is not None,
             G_V0=needs[1], G_I0=needs[2], G_RHO0=needs[3], G_CM=needs[4], G_CS=needs[5],
             G_VLEAK=needs[6], G_VTH=needs[7], G_VRESET=needs[8], G_RR=needs[9],
-            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block,
+            SHARE=share, METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block,
             **plan.launch(exact=True, backward=True),
         )  # fmt: skip
         leaves = (v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset)
