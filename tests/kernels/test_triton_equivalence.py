@@ -460,6 +460,28 @@ def test_modules_pick_triton_explicitly():
     torch.testing.assert_close(g_f, g_r)
 
 
+def test_module_learnable_parameters():
+    """nn.Parameter fields of a module's parameters get the reference's gradients."""
+    from norse.torch.module.lif import LIF
+
+    def make(backend):
+        p = lif.LIFParameters(
+            tau_mem_inv=torch.nn.Parameter(torch.full((7,), 90.0)),
+            v_th=torch.nn.Parameter(torch.tensor(0.4)),
+        )
+        return LIF(p, backend=backend).to(DEV)
+
+    x = torch.rand(5, 2, 7, device=DEV) * 3
+    grads = []
+    for layer in (make("triton"), make("reference")):
+        z, s = layer(x)
+        (z.sum() + s.v.sum()).backward()
+        grads.append([q.grad for q in layer.parameters()])
+    assert len(grads[0]) == 2
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_auto_keeps_cpu_tensors_off_triton():
     x = torch.rand(3, 4)
     state = lif.LIFFeedForwardState(torch.zeros(4), torch.zeros(4))
