@@ -111,3 +111,10 @@ def test_bad_parameters():
         IAF(IAFParameters(method="nope"))
     with pytest.raises(ValueError, match="dt"):
         IAF(dt=0.0)
+
+
+def test_sparse_input_equals_dense():
+    x = (torch.rand(8, 4, 3) > 0.5).float()
+    z, s = IAF()(x.to_sparse())
+    z_dense, s_dense = IAF()(x)
+    assert torch.equal(z, z_dense) and torch.equal(s.v, s_dense.v) and z.sum() > 0

@@ -538,3 +538,10 @@ def test_bf16_and_float64_states_follow_the_input():
         z, s = IzhikevichCell(iz.tonic_spiking)(torch.full((2,), 10.0, dtype=dtype))
         assert s.v.dtype == s.u.dtype == dtype
     assert math.isfinite(s.v.float().sum().item())
+
+
+def test_sparse_input_equals_dense():
+    x = (torch.rand(20, 4, 3) > 0.5).float() * 200
+    z, s = Izhikevich(iz.tonic_spiking)(x.to_sparse())
+    z_dense, s_dense = Izhikevich(iz.tonic_spiking)(x)
+    assert torch.equal(z, z_dense) and torch.equal(s.u, s_dense.u) and z.sum() > 0

@@ -125,6 +125,16 @@ def iaf_step(
     return z_new, IAFState(z=z_new, v=v_new)
 
 
+def _iaf_feed_forward_step_sparse(
+    input_spikes: Tensor,
+    state: IAFFeedForwardState,
+    p: IAFParameters = IAFParameters(),
+    dt: float = 0.001,
+) -> tuple[Tensor, IAFFeedForwardState]:
+    # A sparse input cannot be added to the modules' 0-dim initial voltage; densify it.
+    return iaf_feed_forward_step(input_spikes.to_dense(), state, p, dt)
+
+
 def _rest(p: IAFParameters, recurrent: bool) -> IAFState | IAFFeedForwardState:
     if recurrent:
         return IAFState(z=0.0, v=p.v_reset)
@@ -137,6 +147,7 @@ SPEC = NeuronSpec(
     state=IAFFeedForwardState,
     step=iaf_feed_forward_step,
     rest=_rest,
+    step_sparse=_iaf_feed_forward_step_sparse,
     recurrent_state=IAFState,
     recurrent_step=iaf_step,
     parameters_as_tensors=True,

@@ -240,6 +240,13 @@ def izhikevich_recurrent_step(
     return z_new, IzhikevichRecurrentState(z=z_new, v=v_new, u=u_new)
 
 
+def _izhikevich_feed_forward_step_sparse(
+    input_current: Tensor, s: IzhikevichState, p: IzhikevichParameters, dt: float = 0.001
+) -> tuple[Tensor, IzhikevichState]:
+    # A sparse input cannot be added to the modules' 0-dim initial state; densify it.
+    return izhikevich_feed_forward_step(input_current.to_dense(), s, p, dt)
+
+
 def _rest(p: IzhikevichParameters, recurrent: bool) -> IzhikevichState | IzhikevichRecurrentState:
     # The stable fixed point without input: sq v^2 + (mn - b) v + bias = 0 (lower root),
     # u = b v. The modules start from their behaviour's preset state instead.
@@ -258,6 +265,7 @@ SPEC = NeuronSpec(
     state=IzhikevichState,
     step=izhikevich_feed_forward_step,
     rest=_rest,
+    step_sparse=_izhikevich_feed_forward_step_sparse,
     recurrent_state=IzhikevichRecurrentState,
     recurrent_step=izhikevich_recurrent_step,
 )
