@@ -397,3 +397,26 @@ def test_learner_errors():
         STDPLearner(torch.nn.Conv2d(1, 1, 7))(torch.ones(1, 1, 5, 5))
     with pytest.raises(TypeError, match="STDPLearnerState"):
         STDPLearner(torch.nn.Linear(3, 2))(torch.ones(1, 3), (None, None))
+
+
+# ----------------------------------------------------------------------------- example
+def test_pattern_example_finds_the_pattern(tmp_path, capsys):
+    """The STDP example (norse.task.stdp_pattern), shortened: after 4 s the strongest weights
+    sit on the pattern afferents and the neuron fires in most pattern copies."""
+    pytest.importorskip("matplotlib")
+    from norse.task import stdp_pattern
+
+    image = tmp_path / "stdp.png"
+    result = stdp_pattern.main(["--seconds", "4", "--plot", str(image)])
+    n = result.n_pattern
+    strongest = result.weights.topk(30).indices
+    assert (strongest < n).sum() >= 25
+    assert result.weights[:n].mean() > result.weights[n:].mean()
+    assert result.hits(20) >= 0.6
+    assert result.weights.min() >= 0 and result.weights.max() <= 1
+    assert "wrote" in capsys.readouterr().out
+
+    import matplotlib.image
+
+    pixels = torch.as_tensor(matplotlib.image.imread(image))
+    assert pixels.var() > 0

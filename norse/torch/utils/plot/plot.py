@@ -423,10 +423,10 @@ def plot_izhikevich(
     Example:
         >>> import matplotlib
         >>> matplotlib.use("Agg")
-        >>> from norse.torch.functional.izhikevich import tonic_spiking  # doctest: +SKIP
-        >>> ax_v, ax_i = plot_izhikevich(tonic_spiking, current=10)  # doctest: +SKIP
-        >>> ax_v.get_ylabel()  # doctest: +SKIP
-        'v (mV)'
+        >>> from norse.torch.functional.izhikevich import tonic_spiking
+        >>> ax_v, ax_i = plot_izhikevich(tonic_spiking, current=10, time_print=50)
+        >>> ax_v.get_ylabel(), len(ax_v.lines[0].get_xdata())
+        ('v (mV)', 500)
         >>> matplotlib.pyplot.close("all")
     """
     plt = _pyplot()
