@@ -89,3 +89,12 @@ def test_bad_input():
         voltage_accumulator(torch.ones(1), (torch.ones(1),))
     with pytest.raises(TypeError, match="z must be a torch.Tensor"):
         spike_accumulator([1, 0], None)
+
+
+def test_top_level_exports():
+    import norse.torch
+
+    names = ("regularize_step", "spike_accumulator", "voltage_accumulator", "RegularizationCell")
+    for name in names:
+        assert name in norse.torch.__all__
+    assert norse.torch.RegularizationCell is RegularizationCell

@@ -420,3 +420,13 @@ def test_pattern_example_finds_the_pattern(tmp_path, capsys):
 
     pixels = torch.as_tensor(matplotlib.image.imread(image))
     assert pixels.var() > 0
+
+
+def test_namespaces():
+    """The sensor is re-exported at the top level; the STDP rule is reachable by path only."""
+    import norse.torch
+
+    for name in ("STDPSensorParameters", "STDPSensorState", "stdp_sensor_step"):
+        assert name in norse.torch.__all__
+    for name in ("STDPState", "STDPParameters", "stdp_step_linear", "stdp_step_conv2d"):
+        assert name not in norse.torch.__all__

@@ -99,3 +99,11 @@ def test_batched_matches_single():
 def test_bad_state_raises():
     with pytest.raises(TypeError, match="TsodyksMakramState"):
         stp_step(torch.ones(1), (torch.zeros(1), torch.ones(1)), TsodyksMakramParameters())
+
+
+def test_top_level_exports():
+    import norse.torch
+
+    for name in ("TsodyksMakramParameters", "TsodyksMakramState", "stp_step"):
+        assert name in norse.torch.__all__
+    assert norse.torch.stp_step is stp_step

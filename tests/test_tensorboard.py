@@ -119,3 +119,12 @@ def test_bad_arguments():
     hook = hook_spike_activity_sum("x", type("W", (), {"add_scalar": lambda *a: None})())
     with pytest.raises(TypeError, match="output must be a tensor"):
         hook(torch.nn.Identity(), (), ("not", "a tensor"))
+
+
+def test_top_level_exports():
+    import norse.torch
+
+    assert norse.torch.HAS_TENSORBOARD
+    for hook in HOOKS.values():
+        assert getattr(norse.torch, hook[0].__name__) is hook[0]
+        assert hook[0].__name__ in norse.torch.__all__
