@@ -1,0 +1,385 @@
+"""The numba loops behind :mod:`norse.torch.kernels.cpu` (imported lazily: numba is slow to import).
+
+One forward loop and one backward loop serve every model. The model ``kind`` is compiled in
+as a literal (the caller compiles ``forward`` / ``backward`` for ``types.literal(kind)``), so
+each model gets its own machine code without dead branches. Every loop works on
+a range ``[j0, j1)`` of the flattened neurons, in blocks of ``blk`` neurons (time outer,
+neurons inner), so that the state of a block stays in cache; the Python side runs one range
+per thread (the loops release the GIL).
+
+Expressions are evaluated in exactly the order of the reference step functions, without
+``fastmath``, so float64 results are bit-identical to the reference. ``error_model="numpy"``
+gives IEEE results for divisions by zero (as torch does) and lets LLVM vectorise the loops.
+
+Arrays (``M`` flattened neurons, ``T`` steps, all C-contiguous, dtype of the input unless noted):
+
+* ``x``, ``out``, ``gx``: ``(T, M)``; ``gout``: ``(T, M)``, or ``(1, 1)`` with ``gt = 0`` for a
+  gradient that is one broadcast number (or none: zero).
+* ``s0``, ``sT``, ``gs0``, ``gsT``: ``(3, M)`` state rows ``ROW_V, ROW_I, ROW_RHO``.
+* ``prm``: ``(N_PARAMS, L)`` parameter rows; ``L`` is 1 (scalars, ``pstep=0``) or ``M``.
+* ``gprm``: ``(N_PARAMS, M)`` float64 per-neuron parameter gradients.
+
+The codes live in ``_cpu_layout``; numba's cache only tracks this file, so clear
+``__pycache__`` after changing them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._cpu_layout import (
+    ALPHA,
+    CIRC,
+    ERFC,
+    IAF,
+    LI,
+    LI_BOX,
+    LIF,
+    LIF_BOX,
+    LIF_BOX_SUB,
+    LIF_REFRAC,
+    N_PARAMS,
+    N_SLOTS,
+    ROW_I,
+    ROW_RHO,
+    ROW_V,
+    RR,
+    S_D,
+    S_I1,
+    S_RP,
+    S_V1,
+    S_VP,
+    SUPER,
+    TANH,
+    TH,
+    TRIANGLE,
+    VL,
+    VR,
+    A,
+    B,
+)
+
+_SQRT_PI = math.sqrt(math.pi)
+_OPTS = {"nogil": True, "cache": True, "error_model": "numpy"}
+_INLINE = {"cache": True, "error_model": "numpy"}
+
+
+@njit(**_INLINE)
+def _advance(kind, xx, v, i, rho, a, b, vl, th, vr, rr, one, zero):
+    """One reference step of one neuron.
+
+    Returns ``(out, v', i', rho', v1, d, i1)``: the output, the new state, the voltage before
+    reset ``v1``, the bracket ``d`` that ``dt * tau_mem_inv`` multiplies and the jumped current
+    ``i1`` (the last three feed the backward pass).
+    """
+    if kind == LIF or kind == LI or kind == LIF_REFRAC:
+        i1 = i + xx
+        d = (vl - v) + i1
+        dv = a * d
+        v1 = v + dv
+        i2 = i1 + b * i1
+        if kind == LI:
+            return v1, v1, i2, rho, v1, d, i1
+        zn = one if v1 - th > zero else zero
+        vn = (one - zn) * v1 + zn * vr
+        if kind == LIF:
+            return zn, vn, i2, rho, v1, d, i1
+        m = one if rho > zero else zero
+        vm = (one - m) * vn + m * v
+        z = (one - m) * zn
+        r = rho - m
+        rl = zero if r <= zero else r
+        rho2 = (one - z) * rl + z * rr
+        return z, vm, i2, rho2, v1, d, i1
+    if kind == LIF_BOX or kind == LIF_BOX_SUB:
+        d = (xx + vl) - v
+        dv = a * d
+        v1 = v + dv
+        z = one if v1 - th > zero else zero
+        if kind == LIF_BOX:
+            v2 = (one - z) * v1 + z * vr
+        else:
+            v2 = (one - z) * v1 + z * (v1 - th)
+        return z, v2, i, rho, v1, d, zero
+    if kind == LI_BOX:
+        d = (vl - v) + xx
+        dv = a * d
+        v1 = v + dv
+        return v1, v1, i, rho, v1, d, zero
+    # IAF
+    v1 = v + xx
+    z = one if v1 - th > zero else zero
+    v2 = (one - z) * v1 + z * vr
+    return z, v2, i, rho, v1, zero, zero
+
+
+@njit(**_INLINE)
+def _load_block(b0, n, s0, prm, pstep, v, i, rho, pb):
+    for jj in range(n):
+        j = b0 + jj
+        v[jj] = s0[ROW_V, j]
+        i[jj] = s0[ROW_I, j]
+        rho[jj] = s0[ROW_RHO, j]
+    for k in range(N_PARAMS):
+        for jj in range(n):
+            pb[k, jj] = prm[k, (b0 + jj) * pstep]
+
+
+@njit(**_INLINE)
+def _forward_row(kind, xr, orow, v, i, rho, pb, n, one, zero):
+    for jj in range(n):
+        o, v2, i2, r2, _, _, _ = _advance(
+            kind, xr[jj], v[jj], i[jj], rho[jj], pb[A, jj], pb[B, jj], pb[VL, jj], pb[TH, jj],
+            pb[VR, jj], pb[RR, jj], one, zero,
+        )  # fmt: skip
+        orow[jj] = o
+        v[jj] = v2
+        if kind == LIF or kind == LI or kind == LIF_REFRAC:
+            i[jj] = i2
+        if kind == LIF_REFRAC:
+            rho[jj] = r2
+
+
+@njit(**_OPTS)
+def forward(kind, x, out, s0, prm, pstep, sT, j0, j1, blk):
+    """Run neurons ``[j0, j1)`` over all steps: write ``out`` and the final state ``sT``."""
+    T = x.shape[0]
+    one = x.dtype.type(1.0)
+    zero = x.dtype.type(0.0)
+    v = np.empty(blk, x.dtype)
+    i = np.empty(blk, x.dtype)
+    rho = np.empty(blk, x.dtype)
+    pb = np.empty((N_PARAMS, blk), x.dtype)
+    for b0 in range(j0, j1, blk):
+        n = min(blk, j1 - b0)
+        _load_block(b0, n, s0, prm, pstep, v, i, rho, pb)
+        for t in range(T):
+            _forward_row(kind, x[t, b0 : b0 + n], out[t, b0 : b0 + n], v, i, rho, pb, n, one, zero)
+        for jj in range(n):
+            sT[ROW_V, b0 + jj] = v[jj]
+            sT[ROW_I, b0 + jj] = i[jj]
+            sT[ROW_RHO, b0 + jj] = rho[jj]
+    return 0
+
+
+@njit(**_INLINE)
+def _recompute_row(kind, xr, v, i, rho, pb, sc, t, want_pgrad, n, one, zero):
+    """One step of the forward pass for a block, keeping what the adjoint needs in ``sc``."""
+    for jj in range(n):
+        if kind == LIF_REFRAC:
+            sc[S_VP, t, jj] = v[jj]
+            sc[S_RP, t, jj] = rho[jj]
+        _, v2, i2, r2, v1, d, i1 = _advance(
+            kind, xr[jj], v[jj], i[jj], rho[jj], pb[A, jj], pb[B, jj], pb[VL, jj], pb[TH, jj],
+            pb[VR, jj], pb[RR, jj], one, zero,
+        )  # fmt: skip
+        if not (kind == LI or kind == LI_BOX):
+            sc[S_V1, t, jj] = v1
+        if want_pgrad:
+            if kind != IAF:
+                sc[S_D, t, jj] = d
+            if kind == LIF or kind == LI or kind == LIF_REFRAC:
+                sc[S_I1, t, jj] = i1
+        v[jj] = v2
+        if kind == LIF or kind == LI or kind == LIF_REFRAC:
+            i[jj] = i2
+        if kind == LIF_REFRAC:
+            rho[jj] = r2
+
+
+@njit(**_INLINE)
+def _fill_surrogate(method, src, shift, alpha, sg, n, one, zero, sqrt_pi, m15):
+    """``sg[j] = s'(src[j] - shift[j])``, the surrogate derivative of the threshold method.
+
+    One loop per method (the branch stays outside the loops, so they vectorise). The formulas
+    are those of ``functional.threshold``; ``sqrt_pi`` and ``m15`` (-1.5) are constants of the
+    working dtype, so that float32 stays float32.
+    """
+    if method == SUPER:
+        for jj in range(n):
+            q = alpha[jj] * abs(src[jj] - shift[jj]) + one
+            sg[jj] = one / (q * q)
+    elif method == ERFC:
+        for jj in range(n):
+            u = alpha[jj] * (src[jj] - shift[jj])
+            sg[jj] = (one + one) * math.exp(-(u * u)) / sqrt_pi
+    elif method == TANH:
+        for jj in range(n):
+            u = math.tanh(alpha[jj] * (src[jj] - shift[jj]))
+            sg[jj] = one - u * u
+    elif method == CIRC:
+        for jj in range(n):
+            w = (src[jj] - shift[jj]) / alpha[jj]
+            sg[jj] = (one + w * w) ** m15
+    elif method == TRIANGLE:
+        for jj in range(n):
+            r = one - abs(src[jj] - shift[jj])
+            sg[jj] = alpha[jj] * (r if r > zero else zero)
+    else:  # heaviside: no gradient through the spike
+        for jj in range(n):
+            sg[jj] = zero
+
+
+@njit(**_INLINE)
+def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad, n, one, zero):
+    """One step of the adjoint for a block: from the gradients after step ``t`` to before it."""
+    for jj in range(n):
+        g_out = go[jj]
+        a = pb[A, jj]
+        if kind == LIF or kind == LI or kind == LIF_REFRAC:
+            b = pb[B, jj]
+            gvn = gv[jj]
+            gvp = zero  # what reaches v directly through the refractory hold
+            if kind == LIF_REFRAC:
+                # v' = (1-m) vn + m v,  z = (1-m) zn,  rho' = (1-z) relu(rho - m) + z rr
+                vp = sc[S_VP, t, jj]
+                rp = sc[S_RP, t, jj]
+                v1 = sc[S_V1, t, jj]
+                th = pb[TH, jj]
+                vr = pb[VR, jj]
+                rr = pb[RR, jj]
+                zn = one if v1 - th > zero else zero
+                vn = (one - zn) * v1 + zn * vr
+                m = one if rp > zero else zero
+                z = (one - m) * zn
+                r = rp - m
+                rl = zero if r <= zero else r
+                grho = gr[jj]
+                gz = g_out + grho * (rr - rl)
+                g_r = grho * (one - z) if r > zero else zero
+                gm = gv[jj] * (vp - vn) - gz * zn - g_r
+                gvp = gv[jj] * m
+                gvn = gv[jj] * (one - m)
+                gr[jj] = g_r + gm * sgr[jj]
+                if want_pgrad:
+                    acc[RR, jj] += grho * z
+                g_out = gz * (one - m)
+            if kind == LI:
+                gv1 = g_out + gvn
+            else:
+                v1 = sc[S_V1, t, jj]
+                vr = pb[VR, jj]
+                zz = one if v1 - pb[TH, jj] > zero else zero
+                gh = (g_out + gvn * (vr - v1)) * sg[jj]
+                gv1 = gvn * (one - zz) + gh
+                if want_pgrad:
+                    acc[TH, jj] -= gh
+                    acc[VR, jj] += gvn * zz
+            gi1 = a * gv1 + gi[jj] * (one + b)
+            if want_pgrad:
+                acc[VL, jj] += a * gv1
+                acc[A, jj] += gv1 * sc[S_D, t, jj]
+                acc[B, jj] += gi[jj] * sc[S_I1, t, jj]
+            gv[jj] = gv1 - a * gv1 + gvp
+            gi[jj] = gi1
+            gxr[jj] = gi1
+        elif kind == LI_BOX:
+            gv1 = g_out + gv[jj]
+            if want_pgrad:
+                acc[VL, jj] += a * gv1
+                acc[A, jj] += gv1 * sc[S_D, t, jj]
+            gv[jj] = gv1 - a * gv1
+            gxr[jj] = a * gv1
+        else:  # one-variable spiking models: LIF_BOX, LIF_BOX_SUB, IAF
+            v1 = sc[S_V1, t, jj]
+            h = v1 - pb[TH, jj]
+            zz = one if h > zero else zero
+            g = gv[jj]
+            if kind == LIF_BOX_SUB:
+                gh = (g_out + g * (h - v1)) * sg[jj]
+                gv1 = g + gh
+            else:
+                gh = (g_out + g * (pb[VR, jj] - v1)) * sg[jj]
+                gv1 = g * (one - zz) + gh
+            if want_pgrad:
+                acc[TH, jj] -= gh
+                if kind == LIF_BOX_SUB:
+                    acc[TH, jj] -= g * zz
+                else:
+                    acc[VR, jj] += g * zz
+            if kind == IAF:
+                gv[jj] = gv1
+                gxr[jj] = gv1
+            else:
+                if want_pgrad:
+                    acc[VL, jj] += a * gv1
+                    acc[A, jj] += gv1 * sc[S_D, t, jj]
+                gv[jj] = gv1 - a * gv1
+                gxr[jj] = a * gv1
+
+
+@njit(**_OPTS)
+def backward(
+    kind, x, method, gout, gt, gsT, s0, prm, pstep, gx, want_gx, gs0, gprm, want_pgrad, j0, j1,
+    blk,
+):  # fmt: skip
+    """Backward through time for neurons ``[j0, j1)``.
+
+    Per block of neurons, the forward pass is recomputed into a scratch buffer (``T`` values
+    per neuron and slot: voltages before reset, and what parameter gradients need), then the
+    adjoint runs backwards in time from the final-state gradients ``gsT``. Writes the input
+    gradient ``gx`` (if ``want_gx``), the initial-state gradient ``gs0`` and, if
+    ``want_pgrad``, the per-neuron parameter gradients ``gprm``.
+    """
+    T = x.shape[0]
+    dtype = x.dtype
+    one = dtype.type(1.0)
+    zero = dtype.type(0.0)
+    sqrt_pi = dtype.type(_SQRT_PI)
+    m15 = dtype.type(-1.5)
+    v = np.empty(blk, dtype)
+    i = np.empty(blk, dtype)
+    rho = np.empty(blk, dtype)
+    gv = np.empty(blk, dtype)
+    gi = np.empty(blk, dtype)
+    gr = np.empty(blk, dtype)
+    sg = np.zeros(blk, dtype)
+    sgr = np.zeros(blk, dtype)
+    zrow = np.zeros(blk, dtype)
+    go_const = np.full(blk, gout[0, 0])
+    gx_sink = np.empty(blk, dtype)
+    pb = np.empty((N_PARAMS, blk), dtype)
+    acc = np.zeros((N_PARAMS, blk), np.float64)
+    # Without spikes, the adjoint needs the trajectory only for parameter gradients.
+    recompute = not (kind == LI or kind == LI_BOX) or want_pgrad
+    sc = np.empty((N_SLOTS, T if recompute else 1, blk), dtype)
+    for b0 in range(j0, j1, blk):
+        n = min(blk, j1 - b0)
+        _load_block(b0, n, s0, prm, pstep, v, i, rho, pb)
+        if recompute:
+            for t in range(T):
+                _recompute_row(
+                    kind, x[t, b0 : b0 + n], v, i, rho, pb, sc, t, want_pgrad, n, one, zero
+                )
+        for jj in range(n):
+            gv[jj] = gsT[ROW_V, b0 + jj]
+            gi[jj] = gsT[ROW_I, b0 + jj]
+            gr[jj] = gsT[ROW_RHO, b0 + jj]
+        if want_pgrad:
+            acc[:, :] = 0.0
+        for t in range(T - 1, -1, -1):
+            if not (kind == LI or kind == LI_BOX):
+                _fill_surrogate(
+                    method, sc[S_V1, t], pb[TH], pb[ALPHA], sg, n, one, zero, sqrt_pi, m15
+                )
+            if kind == LIF_REFRAC:
+                _fill_surrogate(
+                    method, sc[S_RP, t], zrow, pb[ALPHA], sgr, n, one, zero, sqrt_pi, m15
+                )
+            go = gout[t, b0 : b0 + n] if gt else go_const
+            gxr = gx[t, b0 : b0 + n] if want_gx else gx_sink
+            _adjoint_row(
+                kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad, n, one, zero
+            )
+        for jj in range(n):
+            gs0[ROW_V, b0 + jj] = gv[jj]
+            gs0[ROW_I, b0 + jj] = gi[jj]
+            gs0[ROW_RHO, b0 + jj] = gr[jj]
+        if want_pgrad:
+            for k in range(N_PARAMS):
+                for jj in range(n):
+                    gprm[k, b0 + jj] = acc[k, jj]
+    return 0

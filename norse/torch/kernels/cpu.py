@@ -1,0 +1,579 @@
+"""Fused CPU sequence kernels: the whole time loop in one compiled call, backward by hand.
+
+The backend ``"cpu"`` runs the feed-forward layers ``LIF``, ``LIFBox``, ``LI``, ``LIBox``,
+``IAF`` and ``LIFRefrac`` (float32/float64 inputs on the CPU) with numba loops compiled on first use and
+cached on disk (``pip install numba``; no C compiler needed). Results equal the reference loop
+of :mod:`norse.torch.kernels.reference`: the loops evaluate the step functions' expressions in
+the same order, so float64 spikes and states are bit-identical.
+
+Forward keeps nothing but a reference to the input for backward: the backward pass recomputes
+the forward trajectory block by block (neurons in blocks, time outer, neurons inner) into a
+cache-sized scratch buffer and then runs the adjoint backwards in time. It returns gradients
+for the input, the initial state and every parameter tensor that requires grad (reduced to the
+parameter's shape), using the same surrogate derivative as the reference (``p.method``,
+``p.alpha``).
+
+Calls the kernels do not cover (recurrent layers, ``record_states``, sparse input, adjoint or
+user-defined steps, other dtypes or devices, unknown surrogates, ...) report a reason through
+:meth:`CPUBackend.unsupported`; ``backend="auto"`` then runs the reference.
+
+Example:
+    >>> from norse.torch import LIF
+    >>> x = torch.rand(20, 4, 3)
+    >>> z_fused, s_fused = LIF(backend="cpu")(x)
+    >>> z_ref, s_ref = LIF(backend="reference")(x)
+    >>> torch.equal(z_fused, z_ref), torch.equal(s_fused.v, s_ref.v)
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import math
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from ..functional import iaf, leaky_integrator, leaky_integrator_box, lif, lif_box, lif_refrac
+from ..functional.reset import reset_subtract, reset_value
+from ..functional.superspike import SuperSpike
+from ..functional.threshold import SURROGATES, HeaviCirc, HeaviErfc, HeaviTanh, Triangle
+from . import Call, reference, register
+from ._cpu_layout import (
+    CIRC,
+    ERFC,
+    HEAVISIDE,
+    IAF,
+    LI,
+    LI_BOX,
+    LIF,
+    LIF_BOX,
+    LIF_BOX_SUB,
+    LIF_REFRAC,
+    N_PARAMS,
+    SUPER,
+    TANH,
+    TRIANGLE,
+    scratch_slots,
+)
+
+__all__ = ["CPUBackend"]
+
+
+_HAS_NUMBA = importlib.util.find_spec("numba") is not None
+_FLOATS = (torch.float32, torch.float64)
+
+#: surrogate family of each threshold ``method`` (through the reference's own table)
+_SURROGATE_CODE: dict[Any, int] = {
+    None: HEAVISIDE,
+    SuperSpike: SUPER,
+    HeaviErfc: ERFC,
+    HeaviTanh: TANH,
+    HeaviCirc: CIRC,
+    Triangle: TRIANGLE,
+}
+
+
+# ----------------------------------------------------------------------------- models
+class _Inputs(NamedTuple):
+    """What one model's call hands to the loops."""
+
+    kind: int
+    method: str | None  # threshold method, None for models without spikes
+    alpha: Any
+    states: tuple[Any, Any, Any]  # v, i, rho (None where the model has none)
+    # tau_mem_inv, tau_syn_inv, v_leak, v_th, v_reset, rho_reset (None where unused)
+    sources: tuple[Any, Any, Any, Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class _Model:
+    spec: Any
+    read: Callable[[Any, Any], _Inputs | str]
+    write: Callable[[Tensor, Tensor, Tensor], Any]
+    spiking: bool
+
+
+def _read_lif(s: Any, p: Any) -> _Inputs:
+    return _Inputs(
+        LIF,
+        p.method,
+        p.alpha,
+        (s.v, s.i, None),
+        (p.tau_mem_inv, p.tau_syn_inv, p.v_leak, p.v_th, p.v_reset, None),
+    )
+
+
+def _read_li(s: Any, p: Any) -> _Inputs:
+    return _Inputs(
+        LI, None, None, (s.v, s.i, None), (p.tau_mem_inv, p.tau_syn_inv, p.v_leak, None, None, None)
+    )
+
+
+def _read_lif_box(s: Any, p: Any) -> _Inputs | str:
+    if p.reset_method is reset_value:
+        kind = LIF_BOX
+    elif p.reset_method is reset_subtract:
+        kind = LIF_BOX_SUB
+    else:
+        return "a custom reset_method runs on the reference"
+    return _Inputs(
+        kind,
+        p.method,
+        p.alpha,
+        (s.v, None, None),
+        (p.tau_mem_inv, None, p.v_leak, p.v_th, p.v_reset, None),
+    )
+
+
+def _read_li_box(s: Any, p: Any) -> _Inputs:
+    return _Inputs(
+        LI_BOX, None, None, (s.v, None, None), (p.tau_mem_inv, None, p.v_leak, None, None, None)
+    )
+
+
+def _read_iaf(s: Any, p: Any) -> _Inputs:
+    return _Inputs(
+        IAF, p.method, p.alpha, (s.v, None, None), (None, None, None, p.v_th, p.v_reset, None)
+    )
+
+
+def _read_lif_refrac(s: Any, p: Any) -> _Inputs:
+    q = p.lif
+    return _Inputs(
+        LIF_REFRAC,
+        q.method,
+        q.alpha,
+        (s.lif.v, s.lif.i, s.rho),
+        (q.tau_mem_inv, q.tau_syn_inv, q.v_leak, q.v_th, q.v_reset, p.rho_reset),
+    )
+
+
+_MODELS: dict[str, _Model] = {
+    m.spec.name: m
+    for m in (
+        _Model(
+            lif.SPEC, _read_lif, lambda v, i, r: lif.LIFFeedForwardState(v=v, i=i), spiking=True
+        ),
+        _Model(
+            leaky_integrator.SPEC,
+            _read_li,
+            lambda v, i, r: leaky_integrator.LIState(v=v, i=i),
+            spiking=False,
+        ),
+        _Model(
+            lif_box.SPEC,
+            _read_lif_box,
+            lambda v, i, r: lif_box.LIFBoxFeedForwardState(v=v),
+            spiking=True,
+        ),
+        _Model(
+            leaky_integrator_box.SPEC,
+            _read_li_box,
+            lambda v, i, r: leaky_integrator_box.LIBoxState(v=v),
+            spiking=False,
+        ),
+        _Model(iaf.SPEC, _read_iaf, lambda v, i, r: iaf.IAFFeedForwardState(v=v), spiking=True),
+        _Model(
+            lif_refrac.SPEC,
+            _read_lif_refrac,
+            lambda v, i, r: lif_refrac.LIFRefracFeedForwardState(
+                lif.LIFFeedForwardState(v=v, i=i), r
+            ),
+            spiking=True,
+        ),
+    )
+}
+
+
+# ----------------------------------------------------------------------------- checks
+class _Plan(NamedTuple):
+    """A call the loops can run."""
+
+    model: _Model
+    kind: int
+    method: int
+    alpha: Any
+    dt: float
+
+
+class _Invalid(NamedTuple):
+    """Bad input: the reference runs it, so that the user sees the reference's error."""
+
+    why: str
+
+
+def _fits(shape: torch.Size, nshape: torch.Size) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``nshape``."""
+    if len(shape) > len(nshape):
+        return False
+    return all(a == 1 or a == b for a, b in zip(reversed(shape), reversed(nshape), strict=False))
+
+
+def _prepare(call: Call) -> _Plan | _Invalid | str:
+    """Decide from metadata only: a plan, bad input, or the reason the loops cannot run it."""
+    if not _HAS_NUMBA:
+        return "numba is not installed (pip install numba)"
+    if call.record_states:
+        return "record_states needs the reference"
+    if call.weights:
+        return "recurrent layers run on the reference"
+    spec = call.spec
+    model = _MODELS.get(getattr(spec, "name", None))
+    if model is None or model.spec is not spec:
+        return "this model has no CPU kernel"
+    if call.step is not spec.step:
+        return (
+            "only the model's plain feed-forward step is fused (adjoint, sparse and "
+            "user-defined steps run on the reference)"
+        )
+    x = call.x
+    if not isinstance(x, Tensor) or x.dim() < 1:
+        return _Invalid("the input needs a time dimension")
+    if x.layout != torch.strided:
+        return "the input is sparse"
+    if x.device.type != "cpu":
+        return f"the input is on {x.device}, not on the CPU"
+    if x.dtype not in _FLOATS:
+        return f"dtype {x.dtype} is not supported on CPU (float32 and float64 are)"
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return "functorch transforms (vmap, grad, jvp) run on the reference"
+    if x.shape[0] == 0:
+        return _Invalid("the input has no time steps")
+    dt = call.dt
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
+        return f"dt must be a python number for the fused path, got {type(dt).__name__}"
+    try:
+        inputs = model.read(call.state, call.p)
+    except AttributeError as e:
+        return _Invalid(f"state or parameters do not fit the model: {e}")
+    if isinstance(inputs, str):
+        return inputs
+    method = HEAVISIDE
+    if inputs.method is not None:
+        try:
+            method = _SURROGATE_CODE[SURROGATES[inputs.method]]
+        except (KeyError, TypeError):
+            return f"method {inputs.method!r} has no fused surrogate"
+    nshape = x.shape[1:]
+    scalar_state = False
+    for name, s in zip(("v", "i", "rho"), inputs.states, strict=True):
+        if s is None and name == "v":
+            return _Invalid("the state has no voltage")
+        if s is None:
+            continue
+        if not isinstance(s, Tensor):
+            return f"state field {name} is a {type(s).__name__}, not a tensor"
+        if s.layout != torch.strided or s.device.type != "cpu":
+            return f"state field {name} is not a dense CPU tensor"
+        if s.dtype != x.dtype:
+            return f"the state has dtype {s.dtype} but the input {x.dtype}"
+        if not _fits(s.shape, nshape):
+            return _Invalid(f"state field {name} does not fit the input")
+        scalar_state = scalar_state or s.dim() == 0
+    values = (*inputs.sources, inputs.alpha)
+    for value in values:
+        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            continue
+        if not isinstance(value, Tensor):
+            return f"a parameter is a {type(value).__name__}, not a number or tensor"
+        if value.layout != torch.strided or value.device.type != "cpu":
+            return "a parameter is not a dense CPU tensor"
+        if value.dtype == torch.bool or value.is_complex():
+            return f"a parameter has dtype {value.dtype}"
+        if not _fits(value.shape, nshape):
+            return _Invalid("a parameter does not fit the input")
+        wider = value.is_floating_point() and value.dtype.itemsize > x.dtype.itemsize
+        # A wider per-neuron parameter would promote the outputs; a wider scalar one meeting a
+        # scalar state is combined in the wider dtype before the first step's broadcast.
+        if wider and (value.dim() > 0 or scalar_state):
+            return f"a parameter has dtype {value.dtype}, wider than the input's {x.dtype}"
+    return _Plan(model, inputs.kind, method, inputs.alpha, float(dt))
+
+
+# ----------------------------------------------------------------------------- memory, threads
+_MADV_HUGEPAGE = 14
+_HUGE = 2 << 20
+_libc: Any = None
+
+
+def _advise_huge(t: Tensor) -> None:
+    """Ask Linux to back a fresh, untouched buffer with 2 MiB pages.
+
+    First-touch page faults on 4 KiB pages cost more than the loops themselves on large
+    sequences; with huge pages they almost vanish. Only the buffer's own aligned interior is
+    advised, and any failure just leaves the default pages.
+    """
+    global _libc
+    nbytes = t.numel() * t.element_size()
+    if nbytes < 4 * _HUGE or not sys.platform.startswith("linux"):
+        return
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+            _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        start = -(-t.data_ptr() // _HUGE) * _HUGE
+        end = (t.data_ptr() + nbytes) // _HUGE * _HUGE
+        if end > start:
+            _libc.madvise(start, end - start, _MADV_HUGEPAGE)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        _libc = False
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    t = torch.empty(shape, dtype=dtype)
+    if _libc is not False:
+        _advise_huge(t)
+    return t
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="norse-cpu")
+        return _POOL
+
+
+def _launch(name: str, kind: int, args: tuple, M: int, work: int, blk: int) -> None:
+    """Run loop ``name`` over neurons ``[0, M)``, split across ``torch.get_num_threads()``."""
+    fn = _entry(name, kind, (*args, 0, M, blk))
+    args = (kind, *args)
+    n = max(1, min(torch.get_num_threads(), M // 64, work // (1 << 15)))
+    if n == 1:
+        fn(*args, 0, M, blk)
+        return
+    # Chunk edges on multiples of 16 neurons keep threads off each other's cache lines.
+    edges = [min(M, (M * k // n + 15) // 16 * 16) for k in range(n)] + [M]
+    futures = [_pool(n - 1).submit(fn, *args, edges[k], edges[k + 1], blk) for k in range(1, n)]
+    fn(*args, edges[0], edges[1], blk)
+    for f in futures:
+        f.result()
+
+
+_ENTRIES: dict[tuple[str, int, Any], Callable] = {}
+
+
+def _entry(name: str, kind: int, args: tuple) -> Callable:
+    """The compiled loop ``name`` of ``_cpu_numba`` for model ``kind`` and these argument types.
+
+    Compiling for ``types.literal(kind)`` gives every model its own machine code; keeping the
+    entry point skips numba's per-call type dispatch. All arrays the backend passes are
+    C-contiguous, so one entry per (loop, model, dtype) serves every call.
+    """
+    key = (name, kind, args[0].dtype)
+    entry = _ENTRIES.get(key)
+    if entry is None:
+        from numba import typeof, types
+
+        from . import _cpu_numba
+
+        signature = (types.literal(kind), *(typeof(a) for a in args))
+        entry = _ENTRIES[key] = getattr(_cpu_numba, name).compile(signature)
+    return entry
+
+
+# ----------------------------------------------------------------------------- autograd
+_FWD_BLOCK = 512
+_SCRATCH_BYTES = 256 * 1024
+
+
+def _backward_block(T: int, slots: int, itemsize: int) -> int:
+    """Neurons per block so that a block's recomputed trajectory stays in L2 cache."""
+    if slots == 0:
+        return _FWD_BLOCK
+    blk = _SCRATCH_BYTES // (T * slots * itemsize)
+    return max(16, min(_FWD_BLOCK, blk // 16 * 16))
+
+
+def _stack_states(states: tuple, nshape: torch.Size, M: int, dtype: torch.dtype) -> Tensor:
+    s0 = torch.zeros(3, M, dtype=dtype)
+    for k, s in enumerate(states):
+        if s is not None:
+            s0[k].view(nshape).copy_(s.detach())
+    return s0
+
+
+def _param_values(plan: _Plan, sources: tuple) -> list[Any]:
+    """The parameter rows' values, computed with the reference's own expressions."""
+    tau_mem, tau_syn, v_leak, v_th, v_reset, rho_reset = sources
+    dt = plan.dt
+    # Reference: ``dt * p.tau_mem_inv * (...)`` and ``-dt * p.tau_syn_inv * i``.
+    a = None if tau_mem is None else dt * _detach(tau_mem)
+    b = None if tau_syn is None else -dt * _detach(tau_syn)
+    return [a, b, v_leak, v_th, v_reset, plan.alpha, rho_reset]
+
+
+def _detach(value: Any) -> Any:
+    return value.detach() if isinstance(value, Tensor) else value
+
+
+def _pack_params(
+    plan: _Plan, sources: tuple, nshape: torch.Size, M: int, dtype: torch.dtype
+) -> tuple[Tensor, int]:
+    values = _param_values(plan, sources)
+    per_neuron = any(isinstance(v, Tensor) and v.dim() > 0 for v in values)
+    width = M if per_neuron else 1
+    prm = torch.zeros(N_PARAMS, width, dtype=dtype)
+    for k, value in enumerate(values):
+        if value is None:
+            continue
+        # Python numbers are doubles, which torch rounds to the working dtype once.
+        value = (
+            value.detach()
+            if isinstance(value, Tensor)
+            else torch.tensor(value, dtype=torch.float64)
+        )
+        if per_neuron:
+            prm[k].view(nshape).copy_(value)
+        else:
+            prm[k].copy_(value.reshape(1))
+    return prm, int(per_neuron)
+
+
+class _FusedSequence(torch.autograd.Function):
+    """``(x, v0, i0, rho0, *parameter sources) -> (out, vT, iT, rhoT)`` over all steps."""
+
+    @staticmethod
+    def forward(ctx: Any, plan: _Plan, x: Tensor, *inputs: Any) -> tuple[Tensor, ...]:
+        states, sources = inputs[:3], inputs[3:]
+        T, nshape = x.shape[0], x.shape[1:]
+        M = math.prod(nshape)
+        dtype = x.dtype
+        out = _empty(tuple(x.shape), dtype)
+        sT = torch.empty(3, M, dtype=dtype)
+        if M > 0:
+            xc = x.detach().contiguous().view(T, M)
+            s0 = _stack_states(states, nshape, M, dtype)
+            prm, pstep = _pack_params(plan, sources, nshape, M, dtype)
+            _launch(
+                "forward",
+                plan.kind,
+                (xc.numpy(), out.view(T, M).numpy(), s0.numpy(), prm.numpy(), pstep, sT.numpy()),
+                M,
+                T * M,
+                _FWD_BLOCK,
+            )
+        ctx.set_materialize_grads(False)
+        ctx.plan = plan
+        ctx.shape, ctx.dtype = x.shape, dtype
+        needs_x = plan.kind not in (LI, LI_BOX) or any(
+            isinstance(s, Tensor) and s.requires_grad for s in sources
+        )
+        saved = (x if needs_x else None, *states, *sources)
+        ctx.save_for_backward(*(v if isinstance(v, Tensor) else None for v in saved))
+        ctx.numbers = tuple(None if isinstance(v, Tensor) else v for v in saved)
+        if plan.model.spiking and plan.method == HEAVISIDE:
+            ctx.mark_non_differentiable(out)
+        vT, iT, rT = (sT[k].view(nshape).clone() for k in range(3))
+        return out, vT, iT, rT
+
+    @staticmethod
+    def backward(ctx: Any, gout: Tensor | None, *gstate: Tensor | None) -> tuple[Any, ...]:
+        plan: _Plan = ctx.plan
+        saved = [n if t is None else t for t, n in zip(ctx.saved_tensors, ctx.numbers, strict=True)]
+        x, states, sources = saved[0], saved[1:4], saved[4:]
+        shape, dtype = ctx.shape, ctx.dtype
+        T, nshape = shape[0], shape[1:]
+        M = math.prod(nshape)
+        needs = ctx.needs_input_grad  # (plan, x, v0, i0, rho0, *sources)
+        want_gx = needs[1]
+        want_pgrad = any(needs[5:])
+        grads: list[Any] = [None] * len(needs)
+        if M == 0:
+            zeros = torch.zeros(shape, dtype=dtype)
+            return tuple(
+                (zeros if k == 1 else torch.zeros_like(v)) if need else None
+                for k, (need, v) in enumerate(zip(needs, (None, None, *saved[1:]), strict=True))
+            )
+        slots = scratch_slots(plan.kind, want_pgrad)
+        if slots:
+            xn = x.detach().contiguous().view(T, M).numpy()
+        else:  # leaky integrators: the adjoint does not need the trajectory
+            xn = torch.empty(T, 0, dtype=dtype).numpy()
+        if gout is None:
+            g, gt = torch.zeros(1, 1, dtype=dtype), 0
+        elif all(st == 0 for st in gout.stride()):
+            # A broadcast number, e.g. from ``out.sum()``: do not materialise it.
+            g, gt = gout[(0,) * gout.dim()].reshape(1, 1).clone(), 0
+        else:
+            g, gt = gout.contiguous().view(T, M), 1
+        gsT = torch.zeros(3, M, dtype=dtype)
+        for k, gk in enumerate(gstate):
+            if gk is not None:
+                gsT[k].view(nshape).copy_(gk)
+        gx = _empty(tuple(shape), dtype) if want_gx else torch.empty(1, 1, dtype=dtype)
+        gs0 = torch.empty(3, M, dtype=dtype)
+        gprm = torch.zeros(N_PARAMS, M if want_pgrad else 1, dtype=torch.float64)
+        s0 = _stack_states(states, nshape, M, dtype)
+        prm, pstep = _pack_params(plan, sources, nshape, M, dtype)
+        _launch(
+            "backward",
+            plan.kind,
+            (xn, plan.method, g.numpy(), gt, gsT.numpy(), s0.numpy(), prm.numpy(), pstep,
+             gx.view(-1, M if want_gx else 1).numpy(), want_gx, gs0.numpy(), gprm.numpy(),
+             want_pgrad),
+            M,
+            T * M,
+            _backward_block(T, slots, dtype.itemsize),
+        )  # fmt: skip
+        if want_gx:
+            grads[1] = gx
+        for k, s in enumerate(states):
+            if needs[2 + k]:
+                grads[2 + k] = gs0[k].view(nshape).sum_to_size(s.shape)
+        if want_pgrad:
+            scale = (plan.dt, -plan.dt, 1.0, 1.0, 1.0, 1.0)
+            rows = (0, 1, 2, 3, 4, 6)
+            for k, src in enumerate(sources):
+                if needs[5 + k]:
+                    gk = gprm[rows[k]].view(nshape).sum_to_size(src.shape) * scale[k]
+                    grads[5 + k] = gk.to(src.dtype)
+        return tuple(grads)
+
+
+# ----------------------------------------------------------------------------- backend
+class CPUBackend:
+    """The ``"cpu"`` backend of :func:`norse.torch.kernels.run`.
+
+    Example:
+        >>> from norse.torch import kernels
+        >>> from norse.torch.functional import lif
+        >>> x = torch.ones(3, 2)
+        >>> s = lif.LIFFeedForwardState(v=torch.zeros(2), i=torch.zeros(2))
+        >>> call = kernels.Call(lif.lif_feed_forward_step, x, s, lif.LIFParameters(), 1e-3,
+        ...                     lif.SPEC, record_states=True)
+        >>> CPUBackend().unsupported(call)
+        'record_states needs the reference'
+    """
+
+    def unsupported(self, call: Call) -> str | None:
+        """Why the fused loops cannot run ``call`` (``None`` if they can). Reads metadata only."""
+        plan = _prepare(call)
+        return plan if isinstance(plan, str) else None
+
+    def run(self, call: Call) -> tuple[Tensor, Any]:
+        """Run ``call`` through the fused loops: ``(outputs of every step, last state)``."""
+        plan = _prepare(call)
+        if isinstance(plan, str):
+            raise NotImplementedError(f"backend='cpu' cannot run this call: {plan}")
+        if isinstance(plan, _Invalid):
+            # Let the reference raise its own error for bad input (or run it, if it can).
+            return reference.run(call.step, call.x, call.state, call.p, call.dt)
+        inputs = plan.model.read(call.state, call.p)
+        out, vT, iT, rT = _FusedSequence.apply(plan, call.x, *inputs.states, *inputs.sources)
+        return out, plan.model.write(vT, iT, rT)
+
+
+register("cpu", CPUBackend())

@@ -1,0 +1,420 @@
+"""The fused CPU kernels (``backend="cpu"``) against the reference loop.
+
+Every supported model runs through both backends on the same input, initial state and
+parameters; float64 outputs and states must be identical, float32 ones close, and every
+gradient (input, initial state, parameters) must match autograd through the reference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("numba")
+
+from norse.torch import kernels  # noqa: E402
+from norse.torch.functional import iaf, lif, lif_box, lif_refrac  # noqa: E402
+from norse.torch.functional import leaky_integrator as li  # noqa: E402
+from norse.torch.functional import leaky_integrator_box as li_box  # noqa: E402
+from norse.torch.functional.reset import reset_subtract  # noqa: E402
+from norse.torch.functional.threshold import METHODS  # noqa: E402
+from norse.torch.kernels import cpu  # noqa: E402
+from norse.torch.module.iaf import IAF  # noqa: E402
+from norse.torch.module.leaky_integrator import LI  # noqa: E402
+from norse.torch.module.leaky_integrator_box import LIBox  # noqa: E402
+from norse.torch.module.lif import LIF, LIFRecurrent  # noqa: E402
+from norse.torch.module.lif_box import LIFBox  # noqa: E402
+from norse.torch.module.lif_refrac import LIFRefrac  # noqa: E402
+
+F64 = torch.float64
+F32 = torch.float32
+
+
+# ----------------------------------------------------------------------------- models
+def _value(lo: float, hi: float, pshape: tuple[int, ...], dtype, learn: bool) -> torch.Tensor:
+    """A parameter: values spread over [lo, hi] per neuron, or their mean as a 0-dim tensor."""
+    if pshape:
+        t = torch.linspace(lo, hi, math.prod(pshape), dtype=dtype).reshape(pshape)
+    else:
+        t = torch.tensor((lo + hi) / 2, dtype=dtype)
+    return nn.Parameter(t) if learn else t
+
+
+def _lif_p(ps, dtype, method, learn):
+    return lif.LIFParameters(
+        tau_syn_inv=_value(150.0, 250.0, ps, dtype, learn),
+        tau_mem_inv=_value(90.0, 130.0, ps, dtype, learn),
+        v_leak=_value(0.0, 0.1, ps, dtype, learn),
+        v_th=_value(0.3, 0.5, ps, dtype, learn),
+        v_reset=_value(-0.2, 0.0, ps, dtype, learn),
+        method=method,
+        alpha=_value(3.0, 8.0, ps, dtype, False),
+    )
+
+
+def _lif_box_p(ps, dtype, method, learn, reset=None):
+    kw = {} if reset is None else {"reset_method": reset}
+    return lif_box.LIFBoxParameters(
+        tau_mem_inv=_value(80.0, 120.0, ps, dtype, learn),
+        v_leak=_value(0.0, 0.1, ps, dtype, learn),
+        v_th=_value(0.3, 0.5, ps, dtype, learn),
+        v_reset=_value(-0.2, 0.0, ps, dtype, learn),
+        method=method,
+        alpha=_value(3.0, 8.0, ps, dtype, False),
+        **kw,
+    )
+
+
+def _li_p(ps, dtype, method, learn):
+    return li.LIParameters(
+        tau_syn_inv=_value(150.0, 250.0, ps, dtype, learn),
+        tau_mem_inv=_value(90.0, 130.0, ps, dtype, learn),
+        v_leak=_value(0.0, 0.1, ps, dtype, learn),
+    )
+
+
+def _li_box_p(ps, dtype, method, learn):
+    return li_box.LIBoxParameters(
+        tau_mem_inv=_value(80.0, 120.0, ps, dtype, learn),
+        v_leak=_value(0.0, 0.1, ps, dtype, learn),
+    )
+
+
+def _iaf_p(ps, dtype, method, learn):
+    return iaf.IAFParameters(
+        v_th=_value(0.8, 1.2, ps, dtype, learn),
+        v_reset=_value(-0.2, 0.0, ps, dtype, learn),
+        method=method,
+        alpha=_value(3.0, 8.0, ps, dtype, False),
+    )
+
+
+def _lif_refrac_p(ps, dtype, method, learn):
+    return lif_refrac.LIFRefracParameters(
+        lif=_lif_p(ps, dtype, method, learn), rho_reset=_value(2.0, 3.0, ps, dtype, learn)
+    )
+
+
+def _rand(shape, dtype, scale=0.5):
+    return (torch.rand(shape, dtype=dtype) * scale).requires_grad_()
+
+
+@dataclass(frozen=True)
+class Model:
+    module: type
+    params: Callable[..., Any]  # (pshape, dtype, method, learn) -> parameters
+    state: Callable[..., Any]  # (shape of v, shape of the rest, dtype) -> initial state
+    drive: float  # input scale that makes the neurons spike a few times in 17 steps
+    spiking: bool = True
+
+
+MODELS = {
+    "lif": Model(
+        LIF,
+        _lif_p,
+        lambda sv, s, d: lif.LIFFeedForwardState(v=_rand(sv, d), i=_rand(s, d)),
+        1.5,
+    ),
+    "lif_box": Model(
+        LIFBox, _lif_box_p, lambda sv, s, d: lif_box.LIFBoxFeedForwardState(v=_rand(sv, d)), 12.0
+    ),
+    "lif_box_sub": Model(
+        LIFBox,
+        lambda ps, d, m, learn: _lif_box_p(ps, d, m, learn, reset=reset_subtract),
+        lambda sv, s, d: lif_box.LIFBoxFeedForwardState(v=_rand(sv, d)),
+        12.0,
+    ),
+    "li": Model(
+        LI, _li_p, lambda sv, s, d: li.LIState(v=_rand(sv, d), i=_rand(s, d)), 1.0, spiking=False
+    ),
+    "li_box": Model(
+        LIBox, _li_box_p, lambda sv, s, d: li_box.LIBoxState(v=_rand(sv, d)), 1.0, spiking=False
+    ),
+    "iaf": Model(IAF, _iaf_p, lambda sv, s, d: iaf.IAFFeedForwardState(v=_rand(sv, d)), 0.5),
+    "lif_refrac": Model(
+        LIFRefrac,
+        _lif_refrac_p,
+        lambda sv, s, d: lif_refrac.LIFRefracFeedForwardState(
+            lif.LIFFeedForwardState(v=_rand(sv, d), i=_rand(s, d)), rho=_rand(s, d, 3.0)
+        ),
+        3.0,
+    ),
+}
+SPIKING = [name for name, m in MODELS.items() if m.spiking]
+
+
+# ----------------------------------------------------------------------------- comparison
+def leaves(tree: Any) -> Iterator[Any]:
+    """Tensor leaves of a (nested) state or parameter tuple."""
+    for value in tree:
+        if isinstance(value, tuple):
+            yield from leaves(value)
+        elif isinstance(value, torch.Tensor):
+            yield value
+
+
+def run(name: str, backend: str, x, state, p, **kw):
+    return MODELS[name].module(p=p, backend=backend, **kw)(x, state)
+
+
+def assert_same(fused: torch.Tensor, ref: torch.Tensor) -> None:
+    """float64: identical; float32: ``assert_close`` defaults."""
+    assert fused.dtype == ref.dtype and fused.shape == ref.shape
+    if ref.dtype == F64:
+        assert torch.equal(fused, ref), (fused - ref).abs().max()
+    else:
+        torch.testing.assert_close(fused, ref)
+
+
+def assert_grad_close(fused, ref, dtype, what: str) -> None:
+    fused = torch.zeros_like(ref) if fused is None and ref is not None else fused
+    ref = torch.zeros_like(fused) if ref is None and fused is not None else ref
+    if ref is None:
+        return
+    assert fused.shape == ref.shape and fused.dtype == ref.dtype, what
+    if dtype == F64:
+        torch.testing.assert_close(fused, ref, rtol=1e-9, atol=1e-12, msg=what)
+    else:
+        # Parameter gradients are sums over neurons and steps: allow float32 rounding of those.
+        atol = 1e-5 * max(1.0, ref.abs().max().item())
+        torch.testing.assert_close(fused, ref, rtol=1e-4, atol=atol, msg=what)
+
+
+def check(name: str, x, state, p, *, grads: bool = True) -> None:
+    """Run both backends; compare outputs, final states and the gradients of a random loss."""
+    out_r, s_r = run(name, "reference", x, state, p)
+    out_c, s_c = run(name, "cpu", x, state, p)
+    assert_same(out_c, out_r)
+    assert type(s_c) is type(s_r)
+    for a, b in zip(leaves(s_c), leaves(s_r), strict=True):
+        assert_same(a, b)
+    assert out_c.requires_grad == out_r.requires_grad
+    if not grads:
+        return
+    inputs = [
+        t
+        for t in (x, *leaves(state or ()), *leaves(p))
+        if isinstance(t, torch.Tensor) and t.requires_grad
+    ]
+    gen = torch.Generator().manual_seed(1)
+    weights = [torch.randn(t.shape, generator=gen, dtype=t.dtype) for t in (out_r, *leaves(s_r))]
+
+    def loss(out, s):
+        return sum((t * w).sum() for t, w in zip((out, *leaves(s)), weights, strict=True))
+
+    g_r = torch.autograd.grad(loss(out_r, s_r), inputs, allow_unused=True)
+    g_c = torch.autograd.grad(loss(out_c, s_c), inputs, allow_unused=True)
+    for k, (a, b) in enumerate(zip(g_c, g_r, strict=True)):
+        assert_grad_close(a, b, x.dtype, f"gradient of input {k} ({tuple(inputs[k].shape)})")
+
+
+def drive(name: str, shape, dtype, gen_seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(gen_seed)
+    x = torch.rand(shape, generator=gen, dtype=dtype) * MODELS[name].drive
+    return x.requires_grad_()
+
+
+# ----------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["f64", "f32"])
+@pytest.mark.parametrize("T", [1, 17])
+@pytest.mark.parametrize("n", [1, 7, 63, 1000])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_matches_reference(name, n, T, dtype):
+    """Sizes, one step, both dtypes; the layer's own initial state (``v`` requires grad)."""
+    p = MODELS[name].params((), dtype, "super", False)
+    x = drive(name, (T, 2, n), dtype)
+    state = MODELS[name].module(p=p).initial_state(x)
+    check(name, x, state, p)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", SPIKING)
+def test_every_surrogate(name, method):
+    """Every threshold method, with learnable per-neuron parameters and a given state."""
+    p = MODELS[name].params((7,), F64, method, True)
+    x = drive(name, (17, 3, 7), F64)
+    state = MODELS[name].state((3, 7), (3, 7), F64)
+    check(name, x, state, p)
+
+
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["f64", "f32"])
+@pytest.mark.parametrize("pshape", [(), (7,), (1, 7), (3, 7)], ids=str)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_learnable_parameters(name, pshape, dtype):
+    """0-dim and per-neuron ``nn.Parameter``s get the reference's gradients, reduced to shape."""
+    p = MODELS[name].params(pshape, dtype, "super", True)
+    x = drive(name, (17, 3, 7), dtype)
+    state = MODELS[name].state((3, 7), (3, 7), dtype)
+    check(name, x, state, p)
+
+
+@pytest.mark.parametrize("layout", ["unbatched", "non_contiguous", "3d_neurons", "broadcast_state"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_layouts(name, layout):
+    p = MODELS[name].params((), F64, "super", False)
+    if layout == "unbatched":
+        x, state = drive(name, (17, 9), F64), MODELS[name].state((9,), (9,), F64)
+    elif layout == "non_contiguous":
+        x = drive(name, (17, 9, 4), F64).transpose(1, 2)  # (17, 4, 9), strides permuted
+        assert not x.is_contiguous()
+        state = MODELS[name].state((4, 9), (4, 9), F64)
+    elif layout == "3d_neurons":
+        x, state = drive(name, (17, 2, 3, 5), F64), MODELS[name].state((2, 3, 5), (2, 3, 5), F64)
+    else:  # a 0-dim voltage and per-neuron other fields, broadcast over the batch
+        x, state = drive(name, (17, 4, 9), F64), MODELS[name].state((), (9,), F64)
+    check(name, x, state, p)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gradient_paths(name):
+    """Loss on the outputs only, on the final state only, and no autograd at all."""
+    p = MODELS[name].params((), F64, "super", False)
+    x = drive(name, (17, 2, 5), F64)
+    for pick in (lambda out, s: out.sum(), lambda out, s: sum(t.sum() for t in leaves(s))):
+        grads = []
+        for backend in ("reference", "cpu"):
+            out, s = run(name, backend, x, None, p)
+            grads.append(torch.autograd.grad(pick(out, s), x)[0])
+        torch.testing.assert_close(grads[1], grads[0], rtol=1e-9, atol=1e-12)
+    with torch.no_grad():
+        out, s = run(name, "cpu", x, None, p)
+    assert not out.requires_grad and not any(t.requires_grad for t in leaves(s))
+
+
+@pytest.mark.parametrize("name", SPIKING)
+def test_heaviside_spikes_carry_no_gradient(name):
+    p = MODELS[name].params((), F64, "heaviside", False)
+    x = drive(name, (17, 2, 5), F64)
+    out, _ = run(name, "cpu", x, None, p)
+    assert not out.requires_grad
+    check(name, x, None, p)
+
+
+def test_python_number_parameters():
+    """LIFBox keeps python floats in its parameters; they enter the loops like the reference."""
+    p = lif_box.LIFBoxParameters(tau_mem_inv=90.0, v_leak=0.1, v_th=0.45, v_reset=-0.1, alpha=4.0)
+    for dtype in (F64, F32):
+        check("lif_box", drive("lif_box", (17, 3, 7), dtype), None, p)
+
+
+@pytest.mark.parametrize("name", ["lif", "lif_refrac"])
+def test_several_threads(name):
+    """Enough neurons for the work to be split across threads (chunk edges, block edges)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        p = MODELS[name].params((1000,), F64, "super", True)
+        x = drive(name, (17, 5, 1000), F64)
+        check(name, x, MODELS[name].state((5, 1000), (5, 1000), F64), p)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_auto_picks_the_cpu_kernel():
+    x = torch.rand(5, 2, 3)
+    layer = LIF()
+    call = kernels.Call(layer.activation, x, layer.initial_state(x), layer.p, layer.dt, layer.spec)
+    assert kernels.select(call, "auto")[0] == "cpu"
+
+
+def test_memory_held_for_backward():
+    """Forward keeps at most one input-sized tensor (the input itself) for backward."""
+    x = drive("lif", (40, 4, 50), F32)
+    saved: list[torch.Tensor] = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out, _ = run("lif", "cpu", x, None, MODELS["lif"].params((), F32, "super", True))
+    big = [t for t in saved if t.numel() >= x.numel()]
+    assert sum(t.numel() for t in big) <= x.numel()
+    assert sum(t.numel() for t in saved) <= x.numel() + 10 * x[0].numel()
+    out.sum().backward()
+
+
+# ----------------------------------------------------------------------------- fallbacks
+def _call(layer, x, state=None, record_states=False):
+    state = layer.initial_state(x) if state is None else state
+    return kernels.Call(
+        layer.activation, x, state, layer.p, layer.dt, layer.spec, (), record_states
+    )
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("record_states", "record_states"),
+        ("sparse", "sparse"),
+        ("bfloat16", "bfloat16"),
+        ("recurrent", "recurrent"),
+        ("adjoint", "feed-forward step"),
+        ("custom_reset", "reset_method"),
+        ("wide_parameter", "wider"),
+        ("no_numba", "numba is not installed"),
+    ],
+)
+def test_explicit_cpu_explains_what_it_cannot_run(case, reason, monkeypatch):
+    x = torch.rand(6, 2, 3)
+    kwargs: dict[str, Any] = {}
+    layer_cls, p = LIF, None
+    if case == "record_states":
+        kwargs["record_states"] = True
+    elif case == "sparse":
+        x = x.to_sparse()
+    elif case == "bfloat16":
+        x = x.to(torch.bfloat16)
+    elif case == "adjoint":
+        layer_cls = LIFRefrac
+        p = lif_refrac.LIFRefracParameters(lif.LIFParameters(method="adjoint"))
+    elif case == "custom_reset":
+        layer_cls = LIFBox
+        p = lif_box.LIFBoxParameters(reset_method=lambda z, v, r, th: v - z)
+    elif case == "wide_parameter":
+        p = lif.LIFParameters(v_th=torch.full((3,), 0.5, dtype=F64))
+    elif case == "no_numba":
+        monkeypatch.setattr(cpu, "_HAS_NUMBA", False)
+    if case == "recurrent":
+        make = lambda backend: LIFRecurrent(3, 4, backend=backend)  # noqa: E731
+    else:
+        make = lambda backend: layer_cls(p=p, backend=backend, **kwargs)  # noqa: E731
+    with pytest.raises(NotImplementedError, match=reason):
+        make("cpu")(x)
+    # ``auto`` falls back to the reference without a word.
+    torch.manual_seed(3)
+    out_auto, _ = make("auto")(x)
+    torch.manual_seed(3)
+    out_ref, _ = make("reference")(x)
+    assert torch.equal(out_auto.to_dense(), out_ref.to_dense())
+
+
+def test_bad_input_gives_the_reference_errors():
+    layer = LIF(backend="cpu")
+    with pytest.raises(ValueError, match="no time steps"):
+        layer(torch.rand(0, 2, 3))
+    bad = lif.LIFFeedForwardState(v=torch.zeros(2, 4), i=torch.zeros(2, 4))
+    x = torch.rand(5, 2, 3)
+    errors = []
+    for backend in ("reference", "cpu"):
+        with pytest.raises((RuntimeError, ValueError)) as info:
+            kernels.run(lif.lif_feed_forward_step, x, bad, lif.LIFParameters(), 1e-3,
+                        spec=lif.SPEC, backend=backend)  # fmt: skip
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+
+
+def test_unsupported_reads_only_metadata():
+    """``unsupported`` answers for meta tensors too (it never looks at values)."""
+    x = torch.empty(5, 2, 3, device="meta")
+    layer = LIF()
+    state = lif.LIFFeedForwardState(
+        v=torch.empty(2, 3, device="meta"), i=torch.empty(2, 3, device="meta")
+    )
+    assert "not on the CPU" in cpu.CPUBackend().unsupported(_call(layer, x, state))
