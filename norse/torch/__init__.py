@@ -170,6 +170,21 @@ from .functional.threshold import (
 )
 from .functional.tsodyks_makram import TsodyksMakramParameters, TsodyksMakramState, stp_step
 
+# --- models -----------------------------------------------------------------------------
+from .models.conv import ConvNet, ConvNet4
+from .models.mobilenet import MobileNetV2, mobilenet_v2
+from .models.vgg import (
+    VGG,
+    vgg11,
+    vgg11_bn,
+    vgg13,
+    vgg13_bn,
+    vgg16,
+    vgg16_bn,
+    vgg19,
+    vgg19_bn,
+)
+
 # --- modules ----------------------------------------------------------------------------
 from .module.coba_lif import CobaLIF, CobaLIFCell
 from .module.conv import LConv2d
