@@ -5,7 +5,7 @@ import torch
 
 from norse.torch.models.conv import ConvNet, ConvNet4
 from norse.torch.models.mobilenet import MobileNetV2, _make_divisible, mobilenet_v2
-from norse.torch.models.vgg import VGG, cfgs, make_layers, vgg11
+from norse.torch.models.vgg import cfgs, make_layers, vgg11
 
 
 @pytest.mark.parametrize("cls", [ConvNet, ConvNet4])

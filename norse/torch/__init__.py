@@ -199,7 +199,12 @@ from .module.encode import (
     SpikeLatencyLIFEncoder,
 )
 from .module.iaf import IAF, IAFCell
-from .module.izhikevich import Izhikevich, IzhikevichCell, IzhikevichRecurrent, IzhikevichRecurrentCell
+from .module.izhikevich import (
+    Izhikevich,
+    IzhikevichCell,
+    IzhikevichRecurrent,
+    IzhikevichRecurrentCell,
+)
 from .module.leaky_integrator import LI, LICell, LILinearCell
 from .module.leaky_integrator_box import LIBox, LIBoxCell
 from .module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell

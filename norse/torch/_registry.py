@@ -6,15 +6,20 @@ Add a model's ``SPEC`` here and its modules get the contract tests for free.
 from __future__ import annotations
 
 from ._spec import NeuronSpec
-from .functional import leaky_integrator, leaky_integrator_box, lif, lif_box
-from .functional import lif_refrac
-from .functional import lsnn
-from .functional import coba_lif
-from .functional import iaf
-from .functional import lif_ex
-from .functional import lif_adex
-from .functional import lif_adex_refrac
-from .functional import izhikevich
+from .functional import (
+    coba_lif,
+    iaf,
+    izhikevich,
+    leaky_integrator,
+    leaky_integrator_box,
+    lif,
+    lif_adex,
+    lif_adex_refrac,
+    lif_box,
+    lif_ex,
+    lif_refrac,
+    lsnn,
+)
 
 MODELS: tuple[NeuronSpec, ...] = (
     lif.SPEC,
