@@ -306,7 +306,7 @@ def _model_signature(cls: type) -> inspect.Signature:
             P("autapses", P.KEYWORD_ONLY, default=False),
         ]
     params.append(P("dt", P.KEYWORD_ONLY, default=0.001))
-    if issubclass(cls, (SNN, SNNRecurrent)):
+    if getattr(cls, "_layer", False):
         params += [
             P("record_states", P.KEYWORD_ONLY, default=False),
             P("backend", P.KEYWORD_ONLY, default="auto"),
@@ -407,189 +407,55 @@ def _parse(cls_name: str, recurrent: bool, args: tuple, kwargs: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- the classes
-class SNNCell(_NeuronModule):
-    """One feed-forward step of a neuron model: ``(x, state) -> (output, state)``.
+class _Constructed(_NeuronModule):
+    """The one constructor behind the four base classes (``_recurrent`` / ``_layer`` flags)."""
 
-    Subclasses either set ``spec`` (and take ``p=..., dt=...``) or are built in the 1.1.0 form
-    ``SNNCell(activation, state_fallback, p, dt=0.001, activation_sparse=None)``.
-
-    Shape:
-        input ``(B, *)`` or any shape; output and state have the input's shape.
-    """
+    _layer: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         who = type(self).__name__
-        if self.spec is not None:
+        if self._layer:
+            self.record_states = bool(kwargs.pop("record_states", False))
+            self.backend = kernels.check_backend(kwargs.pop("backend", "auto"), who)
+        if self.spec is None:
+            b = _parse(who, self._recurrent, args, kwargs)
+        elif self._recurrent:
+            b = _parse_model(who, args, kwargs)
+        else:
             _reject_sizes(who, args, kwargs)
-            p = args[0] if args else kwargs.pop("p", None)
-            dt = kwargs.pop("dt", 0.001)
+            b = {"p": args[0] if args else kwargs.pop("p", None), "dt": kwargs.pop("dt", 0.001)}
             _no_extra(who, kwargs)
-            self._setup(None, None, p, dt, None)
-        else:
-            b = _parse(who, False, args, kwargs)
-            self._setup(
-                b.get("activation"),
-                b.get("state_fallback"),
-                b.get("p"),
-                b.get("dt", 0.001),
-                b.get("activation_sparse"),
-            )
-
-    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
-        return tuple(x.shape)
-
-    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        _check_input(input_tensor, type(self).__name__)
-        state = self._resolve_state(input_tensor, state)
-        return self._step_for(input_tensor)(input_tensor, state, self.p, self.dt)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, dt={self.dt}"
-
-
-class SNNRecurrentCell(_RecurrentWeights, _NeuronModule):
-    """One recurrent step: ``(x, state) -> (output, state)`` with input and recurrent weights.
-
-    Shape:
-        input ``(*, input_size)``; output and state ``(*, hidden_size)``.
-    """
-
-    _recurrent = True
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        who = type(self).__name__
-        if self.spec is not None:
-            b = _parse_model(who, args, kwargs, recurrent=True, layer=False)
-            self._setup(None, None, b["p"], b["dt"], None)
-        else:
-            b = _parse(who, True, args, kwargs)
-            self._setup(
-                b.get("activation"),
-                b.get("state_fallback"),
-                b.get("p"),
-                b.get("dt", 0.001),
-                b.get("activation_sparse"),
-            )
-        self._setup_weights(
-            b.get("input_size"),
-            b.get("hidden_size"),
-            b.get("input_weights"),
-            b.get("recurrent_weights"),
-            b.get("autapses", False),
+        self._setup(
+            b.get("activation"),
+            b.get("state_fallback"),
+            b.get("p"),
+            b.get("dt", 0.001),
+            b.get("activation_sparse"),
         )
+        if self._recurrent:
+            self._setup_weights(  # type: ignore[attr-defined]
+                b.get("input_size"),
+                b.get("hidden_size"),
+                b.get("input_weights"),
+                b.get("recurrent_weights"),
+                b.get("autapses", False),
+            )
 
-    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
-        return self._recurrent_shape(tuple(x.shape[:-1]))
+    def _weights(self) -> tuple[Tensor, ...]:
+        return ()
 
     def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        _check_input(input_tensor, type(self).__name__, 1)
-        self._check_features(input_tensor)
+        who = type(self).__name__
+        _check_input(input_tensor, who, int(self._layer) + int(self._recurrent))
+        if self._recurrent:
+            self._check_features(input_tensor)  # type: ignore[attr-defined]
         state = self._resolve_state(input_tensor, state)
         step = self._step_for(input_tensor)
-        return step(input_tensor, state, *self._weights(), self.p, self.dt)
-
-    def extra_repr(self) -> str:
-        return (
-            f"input_size={self.input_size}, hidden_size={self.hidden_size}, p={self.p}, "
-            f"autapses={self.autapses}, dt={self.dt}"
-        )
-
-
-class SNN(_NeuronModule):
-    """A feed-forward neuron layer over time: ``(T, B, *) -> (T, B, *)``.
-
-    Returns ``(outputs of every step, state after the last step)``, or with
-    ``record_states=True`` the state of every step (each field gains a leading ``T``).
-
-    Args:
-        backend: ``"auto"`` (default) picks a fused kernel when one applies and the reference
-            loop otherwise; ``"reference"`` always loops the step function over time. The
-            environment variable ``NORSE_BACKEND`` overrides it (for debugging).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        who = type(self).__name__
-        self.record_states = bool(kwargs.pop("record_states", False))
-        self.backend = kernels.check_backend(kwargs.pop("backend", "auto"), who)
-        if self.spec is not None:
-            _reject_sizes(who, args, kwargs)
-            p = args[0] if args else kwargs.pop("p", None)
-            dt = kwargs.pop("dt", 0.001)
-            _no_extra(who, kwargs)
-            self._setup(None, None, p, dt, None)
-        else:
-            b = _parse(who, False, args, kwargs)
-            self._setup(
-                b.get("activation"),
-                b.get("state_fallback"),
-                b.get("p"),
-                b.get("dt", 0.001),
-                b.get("activation_sparse"),
-            )
-
-    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
-        return tuple(x.shape[1:])
-
-    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        _check_input(input_tensor, type(self).__name__, 1)
-        state = self._resolve_state(input_tensor, state)
+        if not self._layer:
+            return step(input_tensor, state, *self._weights(), self.p, self.dt)
         return kernels.run(
-            self._step_for(input_tensor),
-            input_tensor,
-            state,
-            self.p,
-            self.dt,
-            spec=self.spec,
-            backend=self.backend,
-            record_states=self.record_states,
-        )
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, dt={self.dt}"
-
-
-class SNNRecurrent(_RecurrentWeights, _NeuronModule):
-    """A recurrent neuron layer over time: ``(T, B, input_size) -> (T, B, hidden_size)``."""
-
-    _recurrent = True
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        who = type(self).__name__
-        self.record_states = bool(kwargs.pop("record_states", False))
-        self.backend = kernels.check_backend(kwargs.pop("backend", "auto"), who)
-        if self.spec is not None:
-            b = _parse_model(who, args, kwargs, recurrent=True, layer=True)
-            self._setup(None, None, b["p"], b["dt"], None)
-        else:
-            b = _parse(who, True, args, kwargs)
-            self._setup(
-                b.get("activation"),
-                b.get("state_fallback"),
-                b.get("p"),
-                b.get("dt", 0.001),
-                b.get("activation_sparse"),
-            )
-        self._setup_weights(
-            b.get("input_size"),
-            b.get("hidden_size"),
-            b.get("input_weights"),
-            b.get("recurrent_weights"),
-            b.get("autapses", False),
-        )
-
-    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
-        return self._recurrent_shape(tuple(x.shape[1:-1]))
-
-    def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        _check_input(input_tensor, type(self).__name__, 2)
-        self._check_features(input_tensor)
-        state = self._resolve_state(input_tensor, state)
-        return kernels.run(
-            self._step_for(input_tensor),
+            step,
             input_tensor,
             state,
             self.p,
@@ -601,10 +467,71 @@ class SNNRecurrent(_RecurrentWeights, _NeuronModule):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"input_size={self.input_size}, hidden_size={self.hidden_size}, p={self.p}, "
-            f"autapses={self.autapses}, dt={self.dt}"
-        )
+        if self._recurrent:
+            return (
+                f"input_size={self.input_size}, hidden_size={self.hidden_size}, p={self.p}, "
+                f"autapses={self.autapses}, dt={self.dt}"
+            )
+        return f"p={self.p}, dt={self.dt}"
+
+
+class SNNCell(_Constructed):
+    """One feed-forward step of a neuron model: ``(x, state) -> (output, state)``.
+
+    Subclasses either set ``spec`` (and take ``p=..., dt=...``) or are built in the 1.1.0 form
+    ``SNNCell(activation, state_fallback, p, dt=0.001, activation_sparse=None)``.
+
+    Shape:
+        input ``(B, *)`` or any shape; output and state have the input's shape.
+    """
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+
+class SNNRecurrentCell(_RecurrentWeights, _Constructed):
+    """One recurrent step: ``(x, state) -> (output, state)`` with input and recurrent weights.
+
+    Subclasses either set ``spec`` (and take ``input_size, hidden_size, p=..., *,
+    input_weights, recurrent_weights, autapses, dt``) or are built in the 1.1.0 form
+    ``SNNRecurrentCell(activation, state_fallback, input_size, hidden_size, p, ...)``.
+
+    Shape:
+        input ``(*, input_size)``; output and state ``(*, hidden_size)``.
+    """
+
+    _recurrent = True
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return self._recurrent_shape(tuple(x.shape[:-1]))
+
+
+class SNN(_Constructed):
+    """A feed-forward neuron layer over time: ``(T, B, *) -> (T, B, *)``.
+
+    Returns ``(outputs of every step, state after the last step)``, or with
+    ``record_states=True`` the state of every step (each field gains a leading ``T``).
+
+    Args:
+        backend: ``"auto"`` (default) picks a fused kernel when one applies and the reference
+            loop otherwise; ``"reference"`` always loops the step function over time. The
+            environment variable ``NORSE_BACKEND`` overrides it (for debugging).
+    """
+
+    _layer = True
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(x.shape[1:])
+
+
+class SNNRecurrent(_RecurrentWeights, _Constructed):
+    """A recurrent neuron layer over time: ``(T, B, input_size) -> (T, B, hidden_size)``."""
+
+    _recurrent = True
+    _layer = True
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return self._recurrent_shape(tuple(x.shape[1:-1]))
 
 
 def _reject_sizes(who: str, args: tuple, kwargs: dict) -> None:
@@ -625,7 +552,7 @@ def _no_extra(who: str, kwargs: dict) -> None:
         raise TypeError(f"{who}: unexpected keyword argument(s) {', '.join(map(repr, kwargs))}")
 
 
-def _parse_model(who: str, args: tuple, kwargs: dict, recurrent: bool, layer: bool) -> dict:
+def _parse_model(who: str, args: tuple, kwargs: dict) -> dict:
     """Read ``(input_size, hidden_size, p=None, *, input_weights, recurrent_weights, autapses, dt)``."""
     names = ["input_size", "hidden_size", "p"]
     if len(args) > len(names):
