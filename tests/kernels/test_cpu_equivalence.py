@@ -418,3 +418,26 @@ def test_unsupported_reads_only_metadata():
         v=torch.empty(2, 3, device="meta"), i=torch.empty(2, 3, device="meta")
     )
     assert "not on the CPU" in cpu.CPUBackend().unsupported(_call(layer, x, state))
+
+
+def test_output_buffers_are_reused_only_when_free():
+    """Large outputs come from a cache of buffers, reused only once nothing refers to them."""
+    x = torch.rand(64, 16, 1024)  # 4 MiB of spikes: large enough for the cache
+    layer = LIF(backend="cpu")
+    try:
+        with torch.no_grad():
+            z1, _ = layer(x)
+            kept = z1.clone()
+            z2, _ = layer(x * 2)
+            assert z2.data_ptr() != z1.data_ptr()
+            ptr = z2.data_ptr()
+            del z2
+            z3, _ = layer(x * 3)
+            assert z3.data_ptr() == ptr  # the freed buffer came back
+            view = z3[5]
+            del z3
+            z4, _ = layer(x)
+            assert view.data_ptr() - 5 * view.numel() * 4 not in (z4.data_ptr(), z1.data_ptr())
+            assert torch.equal(z1, kept) and torch.equal(z4, kept)
+    finally:
+        cpu.empty_cache()

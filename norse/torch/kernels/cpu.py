@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,7 +65,7 @@ from ._cpu_layout import (
     scratch_slots,
 )
 
-__all__ = ["CPUBackend"]
+__all__ = ["CPUBackend", "empty_cache"]
 
 
 _HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -304,34 +305,93 @@ _HUGE = 2 << 20
 _libc: Any = None
 
 
-def _advise_huge(t: Tensor) -> None:
+def _advise_huge(a: np.ndarray) -> None:
     """Ask Linux to back a fresh, untouched buffer with 2 MiB pages.
 
-    First-touch page faults on 4 KiB pages cost more than the loops themselves on large
-    sequences; with huge pages they almost vanish. Only the buffer's own aligned interior is
-    advised, and any failure just leaves the default pages.
+    First-touch page faults on 4 KiB pages can cost more than the loops themselves; with huge
+    pages they cost a fraction. Only the buffer's own aligned interior is advised, and any
+    failure just leaves the default pages.
     """
     global _libc
-    nbytes = t.numel() * t.element_size()
-    if nbytes < 4 * _HUGE or not sys.platform.startswith("linux"):
+    if _libc is False or a.nbytes < 2 * _HUGE or not sys.platform.startswith("linux"):
         return
     try:
         if _libc is None:
             _libc = ctypes.CDLL(None, use_errno=True)
             _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        start = -(-t.data_ptr() // _HUGE) * _HUGE
-        end = (t.data_ptr() + nbytes) // _HUGE * _HUGE
+        ptr = a.ctypes.data
+        start = -(-ptr // _HUGE) * _HUGE
+        end = (ptr + a.nbytes) // _HUGE * _HUGE
         if end > start:
             _libc.madvise(start, end - start, _MADV_HUGEPAGE)
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         _libc = False
 
 
+class _OutputCache:
+    """Large output buffers (spikes, input gradients), reused once nothing refers to them.
+
+    Fresh memory costs a page fault per page on first touch, which for sequence-sized outputs
+    takes about as long as the loops. Each buffer is a numpy array handed out as
+    ``torch.from_numpy``: every tensor, view or storage made from it holds a reference to the
+    array, so the array's reference count says exactly when it is free again. Up to
+    ``limit`` bytes of buffers are kept; :func:`empty_cache` releases them.
+    """
+
+    min_bytes = 4 << 20
+
+    def __init__(self, limit: int = 2 << 30) -> None:
+        self.limit = limit
+        self._buffers: list[np.ndarray] = []  # least recently handed out first
+        self._lock = threading.Lock()
+
+    def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        npdtype = _NUMPY[dtype]
+        nbytes = math.prod(shape) * npdtype.itemsize
+        if nbytes < self.min_bytes:
+            return torch.empty(shape, dtype=dtype)
+        with self._lock:
+            for k in range(len(self._buffers)):
+                a = self._buffers[k]
+                # References: the list, ``a`` and getrefcount's argument, nothing else.
+                if a.shape == shape and a.dtype == npdtype and sys.getrefcount(a) == 3:
+                    del self._buffers[k]
+                    self._buffers.append(a)
+                    return torch.from_numpy(a)
+            a = np.empty(shape, npdtype)
+            _advise_huge(a)
+            self._buffers.append(a)
+            self._trim()
+            return torch.from_numpy(a)
+
+    def _trim(self) -> None:
+        # Forget the least recently handed out buffers; one still in use lives on with its
+        # tensor and is simply not reused.
+        total = sum(a.nbytes for a in self._buffers)
+        while total > self.limit and len(self._buffers) > 1:
+            total -= self._buffers.pop(0).nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._buffers.clear()
+
+
+_NUMPY = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+_OUTPUTS = _OutputCache()
+
+
+def empty_cache() -> None:
+    """Release the output buffers the CPU kernels keep for reuse.
+
+    Example:
+        >>> from norse.torch.kernels import cpu
+        >>> cpu.empty_cache()
+    """
+    _OUTPUTS.clear()
+
+
 def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    t = torch.empty(shape, dtype=dtype)
-    if _libc is not False:
-        _advise_huge(t)
-    return t
+    return _OUTPUTS.empty(tuple(shape), dtype)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -347,17 +407,30 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 def _launch(name: str, kind: int, args: tuple, M: int, work: int, blk: int) -> None:
-    """Run loop ``name`` over neurons ``[0, M)``, split across ``torch.get_num_threads()``."""
+    """Run loop ``name`` over neurons ``[0, M)`` on ``torch.get_num_threads()`` threads.
+
+    The neurons are cut into a few chunks per thread (edges on multiples of 16 neurons, so
+    threads never share a cache line) that the threads take in turn: a thread slowed down by
+    another process on its core then simply does fewer chunks. ``blk`` is capped at the chunk
+    size.
+    """
+    n = max(1, min(torch.get_num_threads(), M // 64, work // (1 << 19)))
+    chunks = 1 if n == 1 else min(4 * n, max(n, M // 256))
+    edges = [min(M, (M * k // chunks + 15) // 16 * 16) for k in range(chunks)] + [M]
+    blk = max(16, min(blk, max(b - a for a, b in zip(edges, edges[1:], strict=False))))
     fn = _entry(name, kind, (*args, 0, M, blk))
     args = (kind, *args)
-    n = max(1, min(torch.get_num_threads(), M // 64, work // (1 << 15)))
     if n == 1:
         fn(*args, 0, M, blk)
         return
-    # Chunk edges on multiples of 16 neurons keep threads off each other's cache lines.
-    edges = [min(M, (M * k // n + 15) // 16 * 16) for k in range(n)] + [M]
-    futures = [_pool(n - 1).submit(fn, *args, edges[k], edges[k + 1], blk) for k in range(1, n)]
-    fn(*args, edges[0], edges[1], blk)
+    order = iter(range(chunks))  # shared: each ``next`` hands one chunk to one thread
+
+    def work_through() -> None:
+        for k in order:
+            fn(*args, edges[k], edges[k + 1], blk)
+
+    futures = [_pool(n - 1).submit(work_through) for _ in range(n - 1)]
+    work_through()
     for f in futures:
         f.result()
 
@@ -385,8 +458,9 @@ def _entry(name: str, kind: int, args: tuple) -> Callable:
 
 
 # ----------------------------------------------------------------------------- autograd
-_FWD_BLOCK = 512
-_SCRATCH_BYTES = 256 * 1024
+_FWD_BLOCK = 8192
+_BWD_BLOCK = 2048
+_SCRATCH_BYTES = 2 * 1024 * 1024
 
 
 def _backward_block(T: int, slots: int, itemsize: int) -> int:
@@ -394,14 +468,15 @@ def _backward_block(T: int, slots: int, itemsize: int) -> int:
     if slots == 0:
         return _FWD_BLOCK
     blk = _SCRATCH_BYTES // (T * slots * itemsize)
-    return max(16, min(_FWD_BLOCK, blk // 16 * 16))
+    return max(16, min(_BWD_BLOCK, blk // 16 * 16))
 
 
-def _stack_states(states: tuple, nshape: torch.Size, M: int, dtype: torch.dtype) -> Tensor:
-    s0 = torch.zeros(3, M, dtype=dtype)
+def _stack_states(states: tuple, nshape: torch.Size, M: int, dtype: np.dtype) -> np.ndarray:
+    """The initial state as ``(3, M)`` rows, broadcast to the neurons (numpy: no thread pool)."""
+    s0 = np.zeros((3, M), dtype)
     for k, s in enumerate(states):
         if s is not None:
-            s0[k].view(nshape).copy_(s.detach())
+            s0[k].reshape(nshape)[...] = s.detach().numpy()
     return s0
 
 
@@ -419,26 +494,29 @@ def _detach(value: Any) -> Any:
     return value.detach() if isinstance(value, Tensor) else value
 
 
+def _as_numpy(value: Any) -> np.ndarray:
+    """A parameter value as numpy, exactly (numbers are doubles, rounded once when stored)."""
+    if not isinstance(value, Tensor):
+        return np.asarray(value, dtype=np.float64)
+    value = value.detach()
+    if value.dtype not in _NUMPY:  # float16, bfloat16, integers: exact in float64
+        value = value.to(torch.float64)
+    return value.numpy()
+
+
 def _pack_params(
-    plan: _Plan, sources: tuple, nshape: torch.Size, M: int, dtype: torch.dtype
-) -> tuple[Tensor, int]:
+    plan: _Plan, sources: tuple, nshape: torch.Size, M: int, dtype: np.dtype
+) -> tuple[np.ndarray, int]:
     values = _param_values(plan, sources)
     per_neuron = any(isinstance(v, Tensor) and v.dim() > 0 for v in values)
-    width = M if per_neuron else 1
-    prm = torch.zeros(N_PARAMS, width, dtype=dtype)
+    prm = np.zeros((N_PARAMS, M if per_neuron else 1), dtype)
     for k, value in enumerate(values):
         if value is None:
             continue
-        # Python numbers are doubles, which torch rounds to the working dtype once.
-        value = (
-            value.detach()
-            if isinstance(value, Tensor)
-            else torch.tensor(value, dtype=torch.float64)
-        )
         if per_neuron:
-            prm[k].view(nshape).copy_(value)
+            prm[k].reshape(nshape)[...] = _as_numpy(value)
         else:
-            prm[k].copy_(value.reshape(1))
+            prm[k, 0] = _as_numpy(value).reshape(())
     return prm, int(per_neuron)
 
 
@@ -450,24 +528,24 @@ class _FusedSequence(torch.autograd.Function):
         states, sources = inputs[:3], inputs[3:]
         T, nshape = x.shape[0], x.shape[1:]
         M = math.prod(nshape)
-        dtype = x.dtype
-        out = _empty(tuple(x.shape), dtype)
-        sT = torch.empty(3, M, dtype=dtype)
+        npdtype = _NUMPY[x.dtype]
+        out = _empty(tuple(x.shape), x.dtype)
+        sT = np.zeros((3, M), npdtype)
         if M > 0:
-            xc = x.detach().contiguous().view(T, M)
-            s0 = _stack_states(states, nshape, M, dtype)
-            prm, pstep = _pack_params(plan, sources, nshape, M, dtype)
+            xc = x.detach().contiguous().view(T, M).numpy()
+            s0 = _stack_states(states, nshape, M, npdtype)
+            prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
             _launch(
                 "forward",
                 plan.kind,
-                (xc.numpy(), out.view(T, M).numpy(), s0.numpy(), prm.numpy(), pstep, sT.numpy()),
+                (xc, out.view(T, M).numpy(), s0, prm, pstep, sT),
                 M,
                 T * M,
                 _FWD_BLOCK,
             )
         ctx.set_materialize_grads(False)
         ctx.plan = plan
-        ctx.shape, ctx.dtype = x.shape, dtype
+        ctx.shape, ctx.dtype = x.shape, x.dtype
         needs_x = plan.kind not in (LI, LI_BOX) or any(
             isinstance(s, Tensor) and s.requires_grad for s in sources
         )
@@ -476,7 +554,7 @@ class _FusedSequence(torch.autograd.Function):
         ctx.numbers = tuple(None if isinstance(v, Tensor) else v for v in saved)
         if plan.model.spiking and plan.method == HEAVISIDE:
             ctx.mark_non_differentiable(out)
-        vT, iT, rT = (sT[k].view(nshape).clone() for k in range(3))
+        vT, iT, rT = (torch.from_numpy(sT[k]).view(nshape) for k in range(3))
         return out, vT, iT, rT
 
     @staticmethod
@@ -497,48 +575,50 @@ class _FusedSequence(torch.autograd.Function):
                 (zeros if k == 1 else torch.zeros_like(v)) if need else None
                 for k, (need, v) in enumerate(zip(needs, (None, None, *saved[1:]), strict=True))
             )
+        npdtype = _NUMPY[dtype]
         slots = scratch_slots(plan.kind, want_pgrad)
         if slots:
             xn = x.detach().contiguous().view(T, M).numpy()
         else:  # leaky integrators: the adjoint does not need the trajectory
-            xn = torch.empty(T, 0, dtype=dtype).numpy()
+            xn = np.empty((T, 0), npdtype)
         if gout is None:
-            g, gt = torch.zeros(1, 1, dtype=dtype), 0
+            g, gt = np.zeros((1, 1), npdtype), 0
         elif all(st == 0 for st in gout.stride()):
             # A broadcast number, e.g. from ``out.sum()``: do not materialise it.
-            g, gt = gout[(0,) * gout.dim()].reshape(1, 1).clone(), 0
+            g, gt = np.full((1, 1), gout.detach().numpy()[(0,) * gout.dim()], npdtype), 0
         else:
-            g, gt = gout.contiguous().view(T, M), 1
-        gsT = torch.zeros(3, M, dtype=dtype)
+            g, gt = gout.detach().contiguous().view(T, M).numpy(), 1
+        gsT = np.zeros((3, M), npdtype)
         for k, gk in enumerate(gstate):
             if gk is not None:
-                gsT[k].view(nshape).copy_(gk)
-        gx = _empty(tuple(shape), dtype) if want_gx else torch.empty(1, 1, dtype=dtype)
-        gs0 = torch.empty(3, M, dtype=dtype)
-        gprm = torch.zeros(N_PARAMS, M if want_pgrad else 1, dtype=torch.float64)
-        s0 = _stack_states(states, nshape, M, dtype)
-        prm, pstep = _pack_params(plan, sources, nshape, M, dtype)
+                gsT[k].reshape(nshape)[...] = gk.detach().numpy()
+        gx = _empty(tuple(shape), dtype) if want_gx else None
+        gs0 = np.empty((3, M), npdtype)
+        gprm = np.zeros((N_PARAMS, M if want_pgrad else 1), np.float64)
+        s0 = _stack_states(states, nshape, M, npdtype)
+        prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
         _launch(
             "backward",
             plan.kind,
-            (xn, plan.method, g.numpy(), gt, gsT.numpy(), s0.numpy(), prm.numpy(), pstep,
-             gx.view(-1, M if want_gx else 1).numpy(), want_gx, gs0.numpy(), gprm.numpy(),
-             want_pgrad),
+            (xn, plan.method, g, gt, gsT, s0, prm, pstep,
+             gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), want_gx, gs0,
+             gprm, want_pgrad),
             M,
             T * M,
-            _backward_block(T, slots, dtype.itemsize),
+            _backward_block(T, slots, npdtype.itemsize),
         )  # fmt: skip
         if want_gx:
             grads[1] = gx
         for k, s in enumerate(states):
             if needs[2 + k]:
-                grads[2 + k] = gs0[k].view(nshape).sum_to_size(s.shape)
+                grads[2 + k] = torch.from_numpy(gs0[k]).view(nshape).sum_to_size(s.shape)
         if want_pgrad:
             scale = (plan.dt, -plan.dt, 1.0, 1.0, 1.0, 1.0)
             rows = (0, 1, 2, 3, 4, 6)
             for k, src in enumerate(sources):
                 if needs[5 + k]:
-                    gk = gprm[rows[k]].view(nshape).sum_to_size(src.shape) * scale[k]
+                    gk = torch.from_numpy(gprm[rows[k]]).view(nshape).sum_to_size(src.shape)
+                    gk = gk * scale[k]
                     grads[5 + k] = gk.to(src.dtype)
         return tuple(grads)
 
