@@ -269,3 +269,195 @@ def grad_vec(g: Tensor | None, plan: Plan) -> Tensor:
     if g is None:
         return dummy(plan)
     return g.reshape(plan.N).contiguous()
+
+
+# ----------------------------------------------------------------------------- one Function
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One model's pair of kernels, described for :class:`SequenceFunction`.
+
+    The kernels name their arguments by one scheme, so the host fills them by name (each
+    kernel takes the subset it declares): a leaf ``n`` (state field or parameter) is
+    ``n_ptr`` with the flag ``N_FULL``, its gradient ``gn_ptr`` under ``G_N``; a final state
+    field ``s`` is ``s_out_ptr``, its incoming gradient ``gs_ptr`` under ``HAS_GS``; the
+    per-step output ``o`` is ``o_ptr``, its gradient ``go_ptr`` (strides ``stride_got``,
+    ``stride_gon``, offset of the last step ``last_go``) under ``HAS_GO``.
+
+    Attributes:
+        fwd: the forward kernel.
+        bwd: the backward kernel.
+        out: name of the per-step output (``"z"`` spikes, ``"y"`` voltages).
+        state: the final state fields, in the order the Function returns them.
+        leaves: the leaves after ``x`` in the Function's arguments (state, then parameters;
+            ``alpha``, the surrogate's width, gets no gradient).
+        save: (forward name, backward name) of the per-step tensor kept for backward.
+        spiking: the output is spikes (a surrogate); else it is the voltage, which backward
+            reads itself (a copy is saved only for half outputs).
+        save_for: for a voltage output, the gradients that read the previous voltages.
+        x_for: the gradients that need the input in backward (``None``: all of them).
+        scratch: the backward's ``(T, N)`` scratch buffers: ``(name, shares the input
+            gradient's memory when it can, gradients that need it or None for always)``.
+        consts: names of the constexpr flags passed after the leaves (both kernels).
+        exact_bwd: the backward kernel rounds like the forward (no fused multiply-add).
+    """
+
+    fwd: Any
+    bwd: Any
+    out: str
+    state: tuple[str, ...]
+    leaves: tuple[str, ...]
+    save: tuple[str, str] = ("v1", "v1")
+    spiking: bool = True
+    save_for: tuple[str, ...] = ()
+    x_for: tuple[str, ...] | None = ()
+    scratch: tuple[tuple[str, bool, tuple[str, ...] | None], ...] = ()
+    consts: tuple[str, ...] = ()
+    exact_bwd: bool = False
+
+
+def call_kernel(kernel: Any, plan: Plan, args: dict[str, Any], **options: Any) -> None:
+    """Launch ``kernel`` with the arguments it declares, taken by name from ``args``."""
+    kernel[plan.grid](**{a: args[a] for a in kernel.arg_names}, **options)
+
+
+def _leaf_args(args: dict[str, Any], names: tuple[str, ...], leaves: tuple[Tensor, ...]) -> None:
+    for n, t in zip(names, leaves, strict=True):
+        args[f"{n}_ptr"] = t
+        args[f"{n.upper()}_FULL"] = full(t)
+
+
+class SequenceFunction(torch.autograd.Function):
+    """The autograd Function of every model: ``apply(x, *leaves, *consts, plan)``.
+
+    A subclass sets the class attribute ``model`` (a :class:`Model`). ``x`` is ``(T, N)``, the leaves
+    0-dim or ``(N,)`` tensors in the plan's math dtype (:func:`leaf`). Returns the per-step
+    output ``(T, N)`` and the final state fields ``(N,)``. Forward saves at most one
+    ``(T, N)`` tensor (besides the input, kept only for the gradients that need it).
+    """
+
+    model: Model
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = cls.__dict__.get("model")
+        if model is None:
+            return
+
+        def forward(ctx: Any, x: Tensor, *args: Any) -> Any:
+            return _forward(model, ctx, x, *args)
+
+        def backward(ctx: Any, *grads: Tensor | None) -> Any:
+            return _backward(model, ctx, *grads)
+
+        cls.forward = staticmethod(forward)
+        cls.backward = staticmethod(backward)
+
+
+def _forward(m: Model, ctx: Any, x: Tensor, *args: Any) -> tuple[Tensor, ...]:
+    plan: Plan = args[-1]
+    nl = len(m.leaves)
+    leaves, consts = args[:nl], dict(zip(m.consts, args[nl:-1], strict=True))
+    needs = dict(zip(m.leaves, ctx.needs_input_grad[1 : nl + 1], strict=True))
+    y = empty_rows(plan, plan.out_dtype)
+    if m.spiking:
+        keep = plan.grad
+    else:
+        # the gradients that read the previous voltages read them from the output itself, or
+        # from a float32 copy when the output is rounded to a half dtype
+        wanted = plan.grad and any(needs[n] for n in m.save_for)
+        keep = wanted and plan.out_dtype != plan.math_dtype
+    buf = empty_rows(plan, plan.save_dtype) if keep else dummy(plan)
+    finals = [torch.empty(plan.N, dtype=plan.out_dtype, device=plan.device) for _ in m.state]
+    a: dict[str, Any] = {"x_ptr": x, f"{m.out}_ptr": y, f"{m.save[0]}_ptr": buf}
+    a.update({f"{s}_out_ptr": t for s, t in zip(m.state, finals, strict=True)})
+    _leaf_args(a, m.leaves, leaves)
+    a.update(consts, N=plan.N, T=plan.T, stride_xt=x.stride(0), SAVE=keep, DT=plan.tl_math)
+    a["BLOCK"] = plan.block
+    call_kernel(m.fwd, plan, a, **plan.launch(exact=True))
+    ctx.plan = plan
+    ctx.consts = consts
+    ctx.x_dtype = x.dtype
+    if plan.grad:
+        need_x = m.x_for is None or any(needs[n] for n in m.x_for)
+        if m.spiking:
+            saved = buf
+        else:
+            saved = (buf if keep else y) if wanted else None
+        ctx.save_for_backward(saved, x if need_x else None, *leaves)
+    if m.spiking and plan.method == 0:
+        ctx.mark_non_differentiable(y)
+    ctx.set_materialize_grads(False)
+    return y, *finals
+
+
+def _backward(m: Model, ctx: Any, g_out: Tensor | None, *g_state: Tensor | None) -> tuple:
+    plan: Plan = ctx.plan
+    saved, x, *leaves = ctx.saved_tensors
+    needs = dict(zip(m.leaves, ctx.needs_input_grad[1:], strict=False))
+    T, N = plan.T, plan.N
+    nothing = dummy(plan)
+    gx = empty_rows(plan, ctx.x_dtype) if ctx.needs_input_grad[0] else None
+    share = gx is not None and gx.dtype == plan.math_dtype
+    outs = [
+        torch.empty(N, dtype=plan.math_dtype, device=plan.device)
+        if needs[n] and n != "alpha"
+        else None
+        for n in m.leaves
+    ]
+    go, stride_got, stride_gon = grad_rows(g_out, plan)
+    o = m.out
+    stride_xt = x.stride(0) if x is not None else 0
+    a: dict[str, Any] = {
+        f"g{o}_ptr": go,
+        f"stride_g{o}t": stride_got,
+        f"stride_g{o}n": stride_gon,
+        f"last_g{o}": (T - 1) * stride_got,
+        f"HAS_G{o.upper()}": g_out is not None and (not m.spiking or plan.method != 0),
+        f"{m.save[1]}_ptr": saved if saved is not None else nothing,
+        "x_ptr": x if x is not None else nothing,
+        "gx_ptr": gx if gx is not None else nothing,
+        "stride_xt": stride_xt,
+        "last_x": (T - 1) * stride_xt,
+        "last_row": (T - 1) * N,
+        "WRITE_GX": gx is not None,
+        "SHARE": share,
+    }
+    for s, g in zip(m.state, g_state, strict=True):
+        a[f"g{s}_ptr"] = grad_vec(g, plan)
+        a[f"HAS_G{s.upper()}"] = g is not None
+    for name, shares, wanted_by in m.scratch:
+        wanted = wanted_by is None or any(needs[n] for n in wanted_by)
+        a[f"{name}_ptr"] = (
+            empty_rows(plan, plan.math_dtype) if wanted and not (shares and share) else nothing
+        )
+    _leaf_args(a, m.leaves, tuple(leaves))
+    for n, g in zip(m.leaves, outs, strict=True):
+        a[f"g{n}_ptr"] = g if g is not None else nothing
+        a[f"G_{n.upper()}"] = g is not None
+    a.update(ctx.consts, N=N, T=T, METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block)
+    call_kernel(m.bwd, plan, a, **plan.launch(exact=m.exact_bwd, backward=True))
+    grads = [reduce_leaf(g, like) for g, like in zip(outs, leaves, strict=True)]
+    return (gx, *grads, *[None] * len(m.consts), None)
+
+
+def sequence(
+    fn: type[SequenceFunction],
+    x: Tensor,
+    values: tuple[Any, ...],
+    out_dtype: torch.dtype,
+    method: str | None = None,
+    consts: tuple[Any, ...] = (),
+) -> tuple[Tensor, list[Tensor]]:
+    """Run ``fn`` over ``x`` of shape ``(T, *nshape)`` from the leaves' ``values`` (state
+    fields and parameters, in ``fn.model.leaves`` order). Returns the per-step output shaped
+    like ``x`` and the final state fields shaped ``nshape``."""
+    plan = make_plan(x, out_dtype, method)
+    x2 = rows(x, plan)
+    leaves = [
+        leaf(v, plan).detach() if n == "alpha" else leaf(v, plan)
+        for n, v in zip(fn.model.leaves, values, strict=True)
+    ]
+    plan = with_grad(plan, x2, *leaves)
+    with on_device(plan):
+        y, *finals = fn.apply(x2, *leaves, *consts, plan)
+    return y.reshape(x.shape), [f.reshape(plan.nshape) for f in finals]

@@ -144,7 +144,7 @@ def _iaf_bwd_kernel(
         tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
 
 
-class IAFSequence(torch.autograd.Function):
+class IAFSequence(C.SequenceFunction):
     """Feed-forward IAF neurons over ``T`` steps in one kernel, with a fused backward.
 
     Inputs (from :func:`iaf_sequence`): ``x (T, N)``, 0-dim or ``(N,)`` leaves
@@ -160,51 +160,13 @@ class IAFSequence(torch.autograd.Function):
         (tensor([0., 0., 1., 0.]), tensor([0.4000]))
     """
 
-    @staticmethod
-    def forward(ctx: Any, x, v0, v_th, v_reset, alpha, plan):
-        T, N = plan.T, plan.N
-        z = C.empty_rows(plan, plan.out_dtype)
-        v1 = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
-        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        _iaf_fwd_kernel[plan.grid](
-            x, z, v1, v_out, v0, v_th, v_reset,
-            N, T, x.stride(0),
-            V0_FULL=C.full(v0), VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset),
-            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
-        )  # fmt: skip
-        ctx.plan = plan
-        ctx.x_dtype = x.dtype
-        if plan.grad:
-            ctx.save_for_backward(v1, v0, v_th, v_reset, alpha)
-        if plan.method == 0:
-            ctx.mark_non_differentiable(z)
-        ctx.set_materialize_grads(False)
-        return z, v_out
-
-    @staticmethod
-    def backward(ctx: Any, g_z: Tensor | None, g_v: Tensor | None):
-        plan = ctx.plan
-        v1, v0, v_th, v_reset, alpha = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        T, N = plan.T, plan.N
-        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
-               for n in needs[1:4]]  # fmt: skip
-        dummy = C.dummy(plan)
-        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
-        _iaf_bwd_kernel[plan.grid](
-            gz, C.grad_vec(g_v, plan), v1, gx if gx is not None else dummy,
-            v_th, v_reset, alpha, *[o if o is not None else dummy for o in out],
-            N, T, stride_gzt, stride_gzn, (T - 1) * stride_gzt, (T - 1) * N,
-            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), ALPHA_FULL=C.full(alpha),
-            HAS_GZ=g_z is not None and plan.method != 0, HAS_GV=g_v is not None,
-            WRITE_GX=gx is not None, G_V0=needs[1], G_VTH=needs[2], G_VRESET=needs[3],
-            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block,
-            **plan.launch(exact=False, backward=True),
-        )  # fmt: skip
-        leaves = (v0, v_th, v_reset)
-        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
-        return (gx, *grads, None, None)
+    model = C.Model(
+        fwd=_iaf_fwd_kernel,
+        bwd=_iaf_bwd_kernel,
+        out="z",
+        state=("v",),
+        leaves=("v0", "vth", "vreset", "alpha"),
+    )
 
 
 def iaf_sequence(
@@ -221,18 +183,9 @@ def iaf_sequence(
         >>> z.flatten(), s.v  # doctest: +SKIP
         (tensor([0., 0., 1., 0.]), tensor([0.4000]))
     """
-    plan = C.make_plan(x, out_dtype, p.method)
-    x2 = C.rows(x, plan)
-    leaves = [
-        C.leaf(state.v, plan),
-        C.leaf(p.v_th, plan),
-        C.leaf(p.v_reset, plan),
-        C.leaf(p.alpha, plan).detach(),
-    ]
-    plan = C.with_grad(plan, x2, *leaves)
-    with C.on_device(plan):
-        z, v = IAFSequence.apply(x2, *leaves, plan)
-    return z.reshape(x.shape), IAFFeedForwardState(v=v.reshape(plan.nshape))
+    values = (state.v, p.v_th, p.v_reset, p.alpha)
+    z, (v,) = C.sequence(IAFSequence, x, values, out_dtype, p.method)
+    return z, IAFFeedForwardState(v=v)
 
 
 #: The launcher the backend calls.

@@ -201,7 +201,7 @@ def _li_bwd_kernel(
         tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
 
 
-class LISequence(torch.autograd.Function):
+class LISequence(C.SequenceFunction):
     """Leaky integrators over ``T`` steps in one kernel, with a fused backward.
 
     Inputs (from :func:`li_sequence`): ``x (T, N)``, then 0-dim or ``(N,)`` leaves
@@ -218,67 +218,18 @@ class LISequence(torch.autograd.Function):
         tensor([0.1000, 0.2700, 0.4870, 0.7335])
     """
 
-    @staticmethod
-    def forward(ctx: Any, x, v0, i0, cm, cs, v_leak, plan):
-        T, N = plan.T, plan.N
-        needs = ctx.needs_input_grad
-        y = C.empty_rows(plan, plan.out_dtype)
-        # tau_mem_inv's gradient reads the previous voltages: from the output itself, or
-        # from a float32 copy when the output is rounded to a half dtype
-        copy = plan.grad and needs[3] and plan.out_dtype != plan.math_dtype
-        vs = C.empty_rows(plan, plan.math_dtype) if copy else C.dummy(plan)
-        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        i_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        _li_fwd_kernel[plan.grid](
-            x, y, vs, v_out, i_out, v0, i0, cm, cs, v_leak,
-            N, T, x.stride(0),
-            V0_FULL=C.full(v0), I0_FULL=C.full(i0), CM_FULL=C.full(cm), CS_FULL=C.full(cs),
-            VLEAK_FULL=C.full(v_leak),
-            SAVE=copy, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
-        )  # fmt: skip
-        ctx.plan = plan
-        ctx.x_dtype = x.dtype
-        if plan.grad:
-            tau = needs[3] or needs[4]
-            voltages = (vs if copy else y) if needs[3] else None
-            ctx.save_for_backward(voltages, x if tau else None, v0, i0, cm, cs, v_leak)
-        ctx.set_materialize_grads(False)
-        return y, v_out, i_out
-
-    @staticmethod
-    def backward(ctx: Any, g_y: Tensor | None, g_v: Tensor | None, g_i: Tensor | None):
-        plan = ctx.plan
-        y, x, v0, i0, cm, cs, v_leak = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        T, N = plan.T, plan.N
-        g_cm_on, g_cs_on = needs[3], needs[4]
-        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        share = gx is not None and gx.dtype == plan.math_dtype
-        need = (g_cm_on or g_cs_on) and not share
-        scratch = C.empty_rows(plan, plan.math_dtype) if need else C.dummy(plan)
-        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
-               for n in needs[1:6]]  # fmt: skip
-        dummy = C.dummy(plan)
-        gy, stride_gyt, stride_gyn = C.grad_rows(g_y, plan)
-        _li_bwd_kernel[plan.grid](
-            gy, C.grad_vec(g_v, plan), C.grad_vec(g_i, plan),
-            y if y is not None else dummy, x if x is not None else dummy,
-            gx if gx is not None else dummy, scratch,
-            v0, i0, cm, cs, v_leak,
-            *[o if o is not None else dummy for o in out],
-            N, T, x.stride(0) if x is not None else 0, stride_gyt, stride_gyn,
-            (T - 1) * stride_gyt, (T - 1) * N,
-            V0_FULL=C.full(v0), I0_FULL=C.full(i0), CM_FULL=C.full(cm), CS_FULL=C.full(cs),
-            VLEAK_FULL=C.full(v_leak),
-            HAS_GY=g_y is not None, HAS_GV=g_v is not None, HAS_GI=g_i is not None,
-            WRITE_GX=gx is not None,
-            G_V0=needs[1], G_I0=needs[2], G_CM=g_cm_on, G_CS=g_cs_on, G_VLEAK=needs[5],
-            SHARE=share, DT=plan.tl_math, BLOCK=plan.block,
-            **plan.launch(exact=False, backward=True),
-        )  # fmt: skip
-        leaves = (v0, i0, cm, cs, v_leak)
-        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
-        return (gx, *grads, None)
+    model = C.Model(
+        fwd=_li_fwd_kernel,
+        bwd=_li_bwd_kernel,
+        out="y",
+        state=("v", "i"),
+        leaves=("v0", "i0", "cm", "cs", "vleak"),
+        save=("vs", "y"),
+        spiking=False,
+        save_for=("cm",),
+        x_for=("cm", "cs"),
+        scratch=(("scratch", True, ("cm", "cs")),),
+    )
 
 
 def li_sequence(
@@ -295,19 +246,9 @@ def li_sequence(
         >>> s.i  # doctest: +SKIP
         tensor([2.3616])
     """
-    plan = C.make_plan(x, out_dtype)
-    x2 = C.rows(x, plan)
-    leaves = [
-        C.leaf(state.v, plan),
-        C.leaf(state.i, plan),
-        C.leaf(dt * p.tau_mem_inv, plan),
-        C.leaf(-dt * p.tau_syn_inv, plan),
-        C.leaf(p.v_leak, plan),
-    ]
-    plan = C.with_grad(plan, x2, *leaves)
-    with C.on_device(plan):
-        y, v, i = LISequence.apply(x2, *leaves, plan)
-    return y.reshape(x.shape), LIState(v=v.reshape(plan.nshape), i=i.reshape(plan.nshape))
+    values = (state.v, state.i, dt * p.tau_mem_inv, -dt * p.tau_syn_inv, p.v_leak)
+    y, (v, i) = C.sequence(LISequence, x, values, out_dtype)
+    return y, LIState(v=v, i=i)
 
 
 #: The launcher the backend calls.

@@ -146,7 +146,7 @@ def _li_box_bwd_kernel(
         tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
 
 
-class LIBoxSequence(torch.autograd.Function):
+class LIBoxSequence(C.SequenceFunction):
     """Box leaky integrators over ``T`` steps in one kernel, with a fused backward.
 
     Inputs (from :func:`li_box_sequence`): ``x (T, N)``, 0-dim or ``(N,)`` leaves
@@ -164,56 +164,17 @@ class LIBoxSequence(torch.autograd.Function):
                 [0.1900, 0.1900]])
     """
 
-    @staticmethod
-    def forward(ctx: Any, x, v0, cm, v_leak, plan):
-        T, N = plan.T, plan.N
-        tau = plan.grad and ctx.needs_input_grad[2]
-        y = C.empty_rows(plan, plan.out_dtype)
-        # tau_mem_inv's gradient reads the previous voltages: from the output itself, or
-        # from a float32 copy when the output is rounded to a half dtype
-        copy = tau and plan.out_dtype != plan.math_dtype
-        vs = C.empty_rows(plan, plan.math_dtype) if copy else C.dummy(plan)
-        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        _li_box_fwd_kernel[plan.grid](
-            x, y, vs, v_out, v0, cm, v_leak,
-            N, T, x.stride(0),
-            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
-            SAVE=copy, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
-        )  # fmt: skip
-        ctx.plan = plan
-        ctx.x_dtype = x.dtype
-        if plan.grad:
-            voltages = (vs if copy else y) if tau else None
-            ctx.save_for_backward(voltages, x if tau else None, v0, cm, v_leak)
-        ctx.set_materialize_grads(False)
-        return y, v_out
-
-    @staticmethod
-    def backward(ctx: Any, g_y: Tensor | None, g_v: Tensor | None):
-        plan = ctx.plan
-        y, x, v0, cm, v_leak = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        T, N = plan.T, plan.N
-        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
-               for n in needs[1:4]]  # fmt: skip
-        dummy = C.dummy(plan)
-        gy, stride_gyt, stride_gyn = C.grad_rows(g_y, plan)
-        stride_xt = x.stride(0) if x is not None else 0
-        _li_box_bwd_kernel[plan.grid](
-            gy, C.grad_vec(g_v, plan), y if y is not None else dummy,
-            x if x is not None else dummy, gx if gx is not None else dummy,
-            v0, cm, v_leak, *[o if o is not None else dummy for o in out],
-            N, T, stride_xt, stride_gyt, stride_gyn,
-            (T - 1) * stride_xt, (T - 1) * stride_gyt, (T - 1) * N,
-            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
-            HAS_GY=g_y is not None, HAS_GV=g_v is not None, WRITE_GX=gx is not None,
-            G_V0=needs[1], G_CM=needs[2], G_VLEAK=needs[3],
-            DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
-        )  # fmt: skip
-        leaves = (v0, cm, v_leak)
-        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
-        return (gx, *grads, None)
+    model = C.Model(
+        fwd=_li_box_fwd_kernel,
+        bwd=_li_box_bwd_kernel,
+        out="y",
+        state=("v",),
+        leaves=("v0", "cm", "vleak"),
+        save=("vs", "y"),
+        spiking=False,
+        save_for=("cm",),
+        x_for=("cm",),
+    )
 
 
 def li_box_sequence(
@@ -229,17 +190,9 @@ def li_box_sequence(
         >>> s.v  # doctest: +SKIP
         tensor([0.1900, 0.1900])
     """
-    plan = C.make_plan(x, out_dtype)
-    x2 = C.rows(x, plan)
-    leaves = [
-        C.leaf(state.v, plan),
-        C.leaf(dt * p.tau_mem_inv, plan),
-        C.leaf(p.v_leak, plan),
-    ]
-    plan = C.with_grad(plan, x2, *leaves)
-    with C.on_device(plan):
-        y, v = LIBoxSequence.apply(x2, *leaves, plan)
-    return y.reshape(x.shape), LIBoxState(v=v.reshape(plan.nshape))
+    values = (state.v, dt * p.tau_mem_inv, p.v_leak)
+    y, (v,) = C.sequence(LIBoxSequence, x, values, out_dtype)
+    return y, LIBoxState(v=v)
 
 
 #: The launcher the backend calls.

@@ -251,7 +251,7 @@ def _lif_bwd_kernel(
         tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
 
 
-class LIFSequence(torch.autograd.Function):
+class LIFSequence(C.SequenceFunction):
     """Feed-forward LIF neurons over ``T`` steps in one kernel, with a fused backward.
 
     Inputs are prepared by :func:`lif_sequence`: ``x`` is ``(T, N)``; ``v0, i0`` (state) and
@@ -268,65 +268,15 @@ class LIFSequence(torch.autograd.Function):
         tensor([0.2435, 0.2435])
     """
 
-    @staticmethod
-    def forward(ctx: Any, x, v0, i0, cm, cs, v_leak, v_th, v_reset, alpha, plan):
-        T, N = plan.T, plan.N
-        z = C.empty_rows(plan, plan.out_dtype)
-        v1 = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
-        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        i_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        _lif_fwd_kernel[plan.grid](
-            x, z, v1, v_out, i_out, v0, i0, cm, cs, v_leak, v_th, v_reset,
-            N, T, x.stride(0),
-            V0_FULL=C.full(v0), I0_FULL=C.full(i0), CM_FULL=C.full(cm), CS_FULL=C.full(cs),
-            VLEAK_FULL=C.full(v_leak), VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset),
-            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
-        )  # fmt: skip
-        ctx.plan = plan
-        ctx.x_dtype = x.dtype
-        if plan.grad:
-            needs = ctx.needs_input_grad
-            keep_x = x if (needs[3] or needs[4]) else None
-            ctx.save_for_backward(v1, keep_x, v0, i0, cm, cs, v_leak, v_th, v_reset, alpha)
-        if plan.method == 0:
-            ctx.mark_non_differentiable(z)
-        ctx.set_materialize_grads(False)
-        return z, v_out, i_out
-
-    @staticmethod
-    def backward(ctx: Any, g_z: Tensor | None, g_v: Tensor | None, g_i: Tensor | None):
-        plan = ctx.plan
-        v1, x, v0, i0, cm, cs, v_leak, v_th, v_reset, alpha = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        T, N = plan.T, plan.N
-        g_cm_on, g_cs_on = needs[3], needs[4]
-        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        share = gx is not None and gx.dtype == plan.math_dtype
-        need = (g_cm_on or g_cs_on) and not share
-        scratch = C.empty_rows(plan, plan.math_dtype) if need else C.dummy(plan)
-        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
-               for n in needs[1:8]]  # fmt: skip
-        dummy = C.dummy(plan)
-        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
-        _lif_bwd_kernel[plan.grid](
-            gz, C.grad_vec(g_v, plan), C.grad_vec(g_i, plan), v1,
-            x if x is not None else dummy, gx if gx is not None else dummy, scratch,
-            v0, i0, cm, cs, v_leak, v_th, v_reset, alpha,
-            *[o if o is not None else dummy for o in out],
-            N, T, x.stride(0) if x is not None else 0, stride_gzt, stride_gzn,
-            (T - 1) * stride_gzt, (T - 1) * N,
-            V0_FULL=C.full(v0), I0_FULL=C.full(i0), CM_FULL=C.full(cm), CS_FULL=C.full(cs),
-            VLEAK_FULL=C.full(v_leak), VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset),
-            ALPHA_FULL=C.full(alpha),
-            HAS_GZ=g_z is not None and plan.method != 0, HAS_GV=g_v is not None,
-            HAS_GI=g_i is not None, WRITE_GX=gx is not None,
-            G_V0=needs[1], G_I0=needs[2], G_CM=g_cm_on, G_CS=g_cs_on, G_VLEAK=needs[5],
-            G_VTH=needs[6], G_VRESET=needs[7], SHARE=share,
-            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
-        )  # fmt: skip
-        leaves = (v0, i0, cm, cs, v_leak, v_th, v_reset)
-        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
-        return (gx, *grads, None, None)
+    model = C.Model(
+        fwd=_lif_fwd_kernel,
+        bwd=_lif_bwd_kernel,
+        out="z",
+        state=("v", "i"),
+        leaves=("v0", "i0", "cm", "cs", "vleak", "vth", "vreset", "alpha"),
+        x_for=("cm", "cs"),
+        scratch=(("scratch", True, ("cm", "cs")),),
+    )
 
 
 def lif_sequence(
@@ -352,24 +302,10 @@ def lif_sequence(
         >>> z.sum(0), s.v  # doctest: +SKIP
         (tensor([3., 3.]), tensor([0., 0.]))
     """
-    plan = C.make_plan(x, out_dtype, p.method)
-    x2 = C.rows(x, plan)
-    leaves = [
-        C.leaf(state.v, plan),
-        C.leaf(state.i, plan),
-        C.leaf(dt * p.tau_mem_inv, plan),
-        C.leaf(-dt * p.tau_syn_inv, plan),
-        C.leaf(p.v_leak, plan),
-        C.leaf(p.v_th, plan),
-        C.leaf(p.v_reset, plan),
-        C.leaf(p.alpha, plan).detach(),
-    ]
-    plan = C.with_grad(plan, x2, *leaves)
-    with C.on_device(plan):
-        z, v, i = LIFSequence.apply(x2, *leaves, plan)
-    return z.reshape(x.shape), LIFFeedForwardState(
-        v=v.reshape(plan.nshape), i=i.reshape(plan.nshape)
-    )
+    values = (state.v, state.i, dt * p.tau_mem_inv, -dt * p.tau_syn_inv, p.v_leak, p.v_th,
+              p.v_reset, p.alpha)  # fmt: skip
+    z, (v, i) = C.sequence(LIFSequence, x, values, out_dtype, p.method)
+    return z, LIFFeedForwardState(v=v, i=i)
 
 
 #: The launcher the backend calls.

@@ -204,7 +204,7 @@ def _lif_box_bwd_kernel(
         tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
 
 
-class LIFBoxSequence(torch.autograd.Function):
+class LIFBoxSequence(C.SequenceFunction):
     """Feed-forward box LIF neurons over ``T`` steps in one kernel, with a fused backward.
 
     Inputs (from :func:`lif_box_sequence`): ``x (T, N)``, then 0-dim or ``(N,)`` leaves
@@ -221,59 +221,15 @@ class LIFBoxSequence(torch.autograd.Function):
         tensor([0.5420, 0.5420])
     """
 
-    @staticmethod
-    def forward(ctx: Any, x, v0, cm, v_leak, v_th, v_reset, alpha, subtract, plan):
-        T, N = plan.T, plan.N
-        z = C.empty_rows(plan, plan.out_dtype)
-        v1 = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
-        v_out = torch.empty(N, dtype=plan.out_dtype, device=plan.device)
-        _lif_box_fwd_kernel[plan.grid](
-            x, z, v1, v_out, v0, cm, v_leak, v_th, v_reset,
-            N, T, x.stride(0),
-            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
-            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), SUBTRACT=subtract,
-            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
-        )  # fmt: skip
-        ctx.plan = plan
-        ctx.subtract = subtract
-        ctx.x_dtype = x.dtype
-        if plan.grad:
-            keep_x = x if ctx.needs_input_grad[2] else None
-            ctx.save_for_backward(v1, keep_x, v0, cm, v_leak, v_th, v_reset, alpha)
-        if plan.method == 0:
-            ctx.mark_non_differentiable(z)
-        ctx.set_materialize_grads(False)
-        return z, v_out
-
-    @staticmethod
-    def backward(ctx: Any, g_z: Tensor | None, g_v: Tensor | None):
-        plan = ctx.plan
-        v1, x, v0, cm, v_leak, v_th, v_reset, alpha = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        T, N = plan.T, plan.N
-        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
-               for n in needs[1:6]]  # fmt: skip
-        dummy = C.dummy(plan)
-        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
-        stride_xt = x.stride(0) if x is not None else 0
-        _lif_box_bwd_kernel[plan.grid](
-            gz, C.grad_vec(g_v, plan), v1,
-            x if x is not None else dummy, gx if gx is not None else dummy,
-            v0, cm, v_leak, v_th, v_reset, alpha,
-            *[o if o is not None else dummy for o in out],
-            N, T, stride_xt, stride_gzt, stride_gzn,
-            (T - 1) * stride_xt, (T - 1) * stride_gzt, (T - 1) * N,
-            V0_FULL=C.full(v0), CM_FULL=C.full(cm), VLEAK_FULL=C.full(v_leak),
-            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), ALPHA_FULL=C.full(alpha),
-            SUBTRACT=ctx.subtract, HAS_GZ=g_z is not None and plan.method != 0,
-            HAS_GV=g_v is not None, WRITE_GX=gx is not None,
-            G_V0=needs[1], G_CM=needs[2], G_VLEAK=needs[3], G_VTH=needs[4], G_VRESET=needs[5],
-            METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=False, backward=True),
-        )  # fmt: skip
-        leaves = (v0, cm, v_leak, v_th, v_reset)
-        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
-        return (gx, *grads, None, None, None)
+    model = C.Model(
+        fwd=_lif_box_fwd_kernel,
+        bwd=_lif_box_bwd_kernel,
+        out="z",
+        state=("v",),
+        leaves=("v0", "cm", "vleak", "vth", "vreset", "alpha"),
+        x_for=("cm",),
+        consts=("SUBTRACT",),
+    )
 
 
 def unsupported(p: Any) -> str | None:
@@ -306,20 +262,10 @@ def lif_box_sequence(
         >>> s.v  # doctest: +SKIP
         tensor([0.5420, 0.5420])
     """
-    plan = C.make_plan(x, out_dtype, p.method)
-    x2 = C.rows(x, plan)
-    leaves = [
-        C.leaf(state.v, plan),
-        C.leaf(dt * p.tau_mem_inv, plan),
-        C.leaf(p.v_leak, plan),
-        C.leaf(p.v_th, plan),
-        C.leaf(p.v_reset, plan),
-        C.leaf(p.alpha, plan).detach(),
-    ]
-    plan = C.with_grad(plan, x2, *leaves)
-    with C.on_device(plan):
-        z, v = LIFBoxSequence.apply(x2, *leaves, p.reset_method is reset_subtract, plan)
-    return z.reshape(x.shape), LIFBoxFeedForwardState(v=v.reshape(plan.nshape))
+    values = (state.v, dt * p.tau_mem_inv, p.v_leak, p.v_th, p.v_reset, p.alpha)
+    subtract = p.reset_method is reset_subtract
+    z, (v,) = C.sequence(LIFBoxSequence, x, values, out_dtype, p.method, (subtract,))
+    return z, LIFBoxFeedForwardState(v=v)
 
 
 #: The launcher the backend calls.

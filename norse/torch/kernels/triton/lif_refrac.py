@@ -313,7 +313,7 @@ def _lif_refrac_bwd_kernel(
         tl.store(grr_ptr + offs, acc_rr, mask=mask)
 
 
-class LIFRefracSequence(torch.autograd.Function):
+class LIFRefracSequence(C.SequenceFunction):
     """Refractory feed-forward LIF neurons over ``T`` steps in one kernel, with a fused backward.
 
     Inputs (from :func:`lif_refrac_sequence`): ``x (T, N)``, then 0-dim or ``(N,)`` leaves
@@ -331,66 +331,18 @@ class LIFRefracSequence(torch.autograd.Function):
         tensor([0., 1., 0., 0., 0., 0., 0., 1.])
     """
 
-    @staticmethod
-    def forward(ctx: Any, x, v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset, alpha, plan):
-        T, N = plan.T, plan.N
-        z = C.empty_rows(plan, plan.out_dtype)
-        vs = C.empty_rows(plan, plan.save_dtype) if plan.grad else C.dummy(plan)
-        outs = [torch.empty(N, dtype=plan.out_dtype, device=plan.device) for _ in range(3)]
-        _lif_refrac_fwd_kernel[plan.grid](
-            x, z, vs, *outs, v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset,
-            N, T, x.stride(0),
-            V0_FULL=C.full(v0), I0_FULL=C.full(i0), RHO0_FULL=C.full(rho0),
-            CM_FULL=C.full(cm), CS_FULL=C.full(cs), VLEAK_FULL=C.full(v_leak),
-            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), RR_FULL=C.full(rho_reset),
-            SAVE=plan.grad, DT=plan.tl_math, BLOCK=plan.block, **plan.launch(exact=True),
-        )  # fmt: skip
-        ctx.plan = plan
-        ctx.x_dtype = x.dtype
-        if plan.grad:
-            ctx.save_for_backward(
-                vs, x, v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset, alpha
-            )
-        if plan.method == 0:
-            ctx.mark_non_differentiable(z)
-        ctx.set_materialize_grads(False)
-        return z, *outs
-
-    @staticmethod
-    def backward(ctx: Any, g_z, g_v, g_i, g_rho):
-        plan = ctx.plan
-        vs, x, v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset, alpha = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        T, N = plan.T, plan.N
-        gx = C.empty_rows(plan, ctx.x_dtype) if needs[0] else None
-        share = gx is not None and gx.dtype == plan.math_dtype
-        s_i = C.dummy(plan) if share else C.empty_rows(plan, plan.math_dtype)
-        s_rho = C.empty_rows(plan, plan.math_dtype)
-        out = [torch.empty(N, dtype=plan.math_dtype, device=plan.device) if n else None
-               for n in needs[1:10]]  # fmt: skip
-        dummy = C.dummy(plan)
-        gz, stride_gzt, stride_gzn = C.grad_rows(g_z, plan)
-        # exact: the replay must round like the forward pass to find the same spikes
-        _lif_refrac_bwd_kernel[plan.grid](
-            gz, C.grad_vec(g_v, plan), C.grad_vec(g_i, plan), C.grad_vec(g_rho, plan),
-            vs, x, gx if gx is not None else dummy, s_i, s_rho,
-            v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset, alpha,
-            *[o if o is not None else dummy for o in out],
-            N, T, x.stride(0), stride_gzt, stride_gzn, (T - 1) * stride_gzt, (T - 1) * N,
-            V0_FULL=C.full(v0), I0_FULL=C.full(i0), RHO0_FULL=C.full(rho0),
-            CM_FULL=C.full(cm), CS_FULL=C.full(cs), VLEAK_FULL=C.full(v_leak),
-            VTH_FULL=C.full(v_th), VRESET_FULL=C.full(v_reset), RR_FULL=C.full(rho_reset),
-            ALPHA_FULL=C.full(alpha),
-            HAS_GZ=g_z is not None and plan.method != 0, HAS_GV=g_v is not None,
-            HAS_GI=g_i is not None, HAS_GRHO=g_rho is not None, WRITE_GX=gx is not None,
-            G_V0=needs[1], G_I0=needs[2], G_RHO0=needs[3], G_CM=needs[4], G_CS=needs[5],
-            G_VLEAK=needs[6], G_VTH=needs[7], G_VRESET=needs[8], G_RR=needs[9],
-            SHARE=share, METHOD=plan.method, DT=plan.tl_math, BLOCK=plan.block,
-            **plan.launch(exact=True, backward=True),
-        )  # fmt: skip
-        leaves = (v0, i0, rho0, cm, cs, v_leak, v_th, v_reset, rho_reset)
-        grads = [C.reduce_leaf(g, like) for g, like in zip(out, leaves, strict=True)]
-        return (gx, *grads, None, None)
+    # backward replays the forward pass (always, from the input), so it rounds exactly like it
+    model = C.Model(
+        fwd=_lif_refrac_fwd_kernel,
+        bwd=_lif_refrac_bwd_kernel,
+        out="z",
+        state=("v", "i", "rho"),
+        leaves=("v0", "i0", "rho0", "cm", "cs", "vleak", "vth", "vreset", "rr", "alpha"),
+        save=("vs", "vs"),
+        x_for=None,
+        scratch=(("si", True, None), ("srho", False, None)),
+        exact_bwd=True,
+    )
 
 
 def lif_refrac_sequence(
@@ -409,27 +361,10 @@ def lif_refrac_sequence(
         (tensor([0., 1., 0., 0., 0., 0., 0., 1.]), tensor([5.]))
     """
     q = p.lif
-    plan = C.make_plan(x, out_dtype, q.method)
-    x2 = C.rows(x, plan)
-    leaves = [
-        C.leaf(state.lif.v, plan),
-        C.leaf(state.lif.i, plan),
-        C.leaf(state.rho, plan),
-        C.leaf(dt * q.tau_mem_inv, plan),
-        C.leaf(-dt * q.tau_syn_inv, plan),
-        C.leaf(q.v_leak, plan),
-        C.leaf(q.v_th, plan),
-        C.leaf(q.v_reset, plan),
-        C.leaf(p.rho_reset, plan),
-        C.leaf(q.alpha, plan).detach(),
-    ]
-    plan = C.with_grad(plan, x2, *leaves)
-    with C.on_device(plan):
-        z, v, i, rho = LIFRefracSequence.apply(x2, *leaves, plan)
-    n = plan.nshape
-    return z.reshape(x.shape), LIFRefracFeedForwardState(
-        LIFFeedForwardState(v=v.reshape(n), i=i.reshape(n)), rho=rho.reshape(n)
-    )
+    values = (state.lif.v, state.lif.i, state.rho, dt * q.tau_mem_inv, -dt * q.tau_syn_inv,
+              q.v_leak, q.v_th, q.v_reset, p.rho_reset, q.alpha)  # fmt: skip
+    z, (v, i, rho) = C.sequence(LIFRefracSequence, x, values, out_dtype, q.method)
+    return z, LIFRefracFeedForwardState(LIFFeedForwardState(v=v, i=i), rho=rho)
 
 
 #: The launcher the backend calls.
