@@ -67,6 +67,71 @@ def load_block(ptr, offs, mask, FULL: tl.constexpr, DT: tl.constexpr, BLOCK: tl.
 
 
 @triton.jit
+def block_offsets(N, BLOCK: tl.constexpr):
+    """This program's block of neurons: int64 offsets and the mask of those that exist."""
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    return offs, offs < N
+
+
+@triton.jit
+def load_grad(ptr, offs, mask, HAS: tl.constexpr, DT: tl.constexpr, BLOCK: tl.constexpr):
+    """An incoming gradient of a final state field (``HAS``), or zeros."""
+    if HAS:
+        return tl.load(ptr + offs, mask=mask, other=0.0).to(DT)
+    else:
+        return tl.zeros([BLOCK], DT)
+
+
+@triton.jit
+def store_if(ptr, offs, value, mask, ON: tl.constexpr):
+    """Store a per-neuron result (a gradient) only when ``ON``."""
+    if ON:
+        tl.store(ptr + offs, value, mask=mask)
+
+
+@triton.jit
+def before(k, T, BLOCK: tl.constexpr):
+    """Whether step ``k`` exists (``k < T``), as a ``[BLOCK]`` mask."""
+    return tl.full([BLOCK], k, tl.int32) < T
+
+
+@triton.jit
+def next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT: tl.constexpr, BLOCK: tl.constexpr):
+    """The forward loop's input of step ``t`` (loaded one step ahead), and the prefetch of step
+    ``t + 1`` so that it loads while this step computes. Returns ``(x, x_ptrs, x_next)``."""
+    x = x_next.to(DT)
+    x_ptrs += stride_xt
+    x_next = tl.load(x_ptrs, mask=mask & before(t + 1, T, BLOCK), other=0.0)
+    return x, x_ptrs, x_next
+
+
+@triton.jit
+def synaptic_current(i, x, cs):
+    """The current's jump and decay (:mod:`norse.torch.functional.lif`): ``(i + x, i')``."""
+    i1 = i + x
+    return i1, i1 + cs * i1
+
+
+@triton.jit
+def store_currents(
+    i0_ptr, x_ptr, s_ptr, cs, offs, mask, N, T, stride_xt,
+    I0_FULL: tl.constexpr, DT: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """Recompute the jumped currents ``i + x`` of every step forward into ``s_ptr`` (they do
+    not depend on the spikes); for the gradients of the time constants."""
+    i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+    x_ptrs = x_ptr + offs
+    s_ptrs = s_ptr + offs
+    for _ in range(T):
+        i1, i = synaptic_current(i, tl.load(x_ptrs, mask=mask, other=0.0).to(DT), cs)
+        tl.store(s_ptrs, i1, mask=mask)
+        x_ptrs += stride_xt
+        s_ptrs += N
+    tl.debug_barrier()
+
+
+@triton.jit
 def surrogate(u, alpha, METHOD: tl.constexpr):
     """Surrogate derivative of the spike ``H(u)`` (see :mod:`~norse.torch.functional.threshold`)."""
     if METHOD == 1:  # super: 1 / (alpha |u| + 1)^2

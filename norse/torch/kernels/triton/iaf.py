@@ -16,7 +16,16 @@ from torch import Tensor
 
 from ...functional.iaf import IAFFeedForwardState
 from . import _common as C
-from ._common import load_alpha, load_block, load_param, surrogate
+from ._common import (
+    block_offsets,
+    load_alpha,
+    load_block,
+    load_grad,
+    load_param,
+    next_input,
+    store_if,
+    surrogate,
+)
 
 __all__ = ["SEQUENCE", "IAFSequence", "iaf_sequence"]
 
@@ -40,9 +49,7 @@ def _iaf_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
     vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
@@ -52,10 +59,7 @@ def _iaf_fwd_kernel(
     v1_ptrs = v1_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x = x_next.to(DT)
-        x_ptrs += stride_xt
-        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
-        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v1 = v + x
         z = (v1 - vth > 0).to(DT)
         v = (1.0 - z) * v1 + z * vreset
@@ -98,16 +102,11 @@ def _iaf_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
     vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
     alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
-    if HAS_GV:
-        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lv = tl.zeros([BLOCK], DT)
+    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
     acc_vth = tl.zeros([BLOCK], DT)
     acc_vreset = tl.zeros([BLOCK], DT)
 
@@ -136,12 +135,9 @@ def _iaf_bwd_kernel(
         gx_ptrs -= N
         gz_ptrs -= stride_gzt
 
-    if G_V0:
-        tl.store(gv0_ptr + offs, lv, mask=mask)
-    if G_VTH:
-        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
-    if G_VRESET:
-        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
+    store_if(gv0_ptr, offs, lv, mask, G_V0)
+    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
 
 
 class IAFSequence(C.SequenceFunction):

@@ -17,7 +17,17 @@ from torch import Tensor
 
 from ...functional.leaky_integrator import LIState
 from . import _common as C
-from ._common import load_block, load_param
+from ._common import (
+    before,
+    block_offsets,
+    load_block,
+    load_grad,
+    load_param,
+    next_input,
+    store_currents,
+    store_if,
+    synaptic_current,
+)
 
 __all__ = ["SEQUENCE", "LISequence", "li_sequence"]
 
@@ -46,9 +56,7 @@ def _li_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
@@ -60,13 +68,9 @@ def _li_fwd_kernel(
     vs_ptrs = vs_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x = x_next.to(DT)
-        x_ptrs += stride_xt
-        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
-        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
-        i1 = i + x
+        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        i1, i = synaptic_current(i, x, cs)
         v = v + cm * ((vleak - v) + i1)
-        i = i1 + cs * i1
         tl.store(y_ptrs, v.to(y_ptr.dtype.element_ty), mask=mask)
         if SAVE:  # half outputs: keep the float32 voltages for backward
             tl.store(vs_ptrs, v, mask=mask)
@@ -120,9 +124,7 @@ def _li_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     if SHARE:
         # the currents go where the input gradient goes (read just before it is written);
         # one base pointer, so the compiler sees that they alias
@@ -133,25 +135,12 @@ def _li_bwd_kernel(
 
     NEED_I1: tl.constexpr = G_CM or G_CS
     if NEED_I1:
-        i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
-        x_ptrs = x_ptr + offs
-        s_ptrs = scratch_ptr + offs
-        for _ in range(T):
-            i1 = i + tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
-            tl.store(s_ptrs, i1, mask=mask)
-            i = i1 + cs * i1
-            x_ptrs += stride_xt
-            s_ptrs += N
-        tl.debug_barrier()
+        store_currents(
+            i0_ptr, x_ptr, scratch_ptr, cs, offs, mask, N, T, stride_xt, I0_FULL, DT, BLOCK
+        )
 
-    if HAS_GV:
-        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lv = tl.zeros([BLOCK], DT)
-    if HAS_GI:
-        li = tl.load(gi_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        li = tl.zeros([BLOCK], DT)
+    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    li = load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_cs = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
@@ -174,7 +163,7 @@ def _li_bwd_kernel(
             if G_CS:
                 acc_cs += li * i1
             if G_CM:
-                has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+                has_prev = before(k + 1, T, BLOCK)
                 v_prev = tl.load(y_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
                 v_prev = tl.where(has_prev, v_prev, v0)
                 acc_cm += g_v1 * ((vleak - v_prev) + i1)
@@ -189,16 +178,11 @@ def _li_bwd_kernel(
         gx_ptrs -= N
         gy_ptrs -= stride_gyt
 
-    if G_V0:
-        tl.store(gv0_ptr + offs, lv, mask=mask)
-    if G_I0:
-        tl.store(gi0_ptr + offs, li, mask=mask)
-    if G_CM:
-        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
-    if G_CS:
-        tl.store(gcs_ptr + offs, acc_cs, mask=mask)
-    if G_VLEAK:
-        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
+    store_if(gv0_ptr, offs, lv, mask, G_V0)
+    store_if(gi0_ptr, offs, li, mask, G_I0)
+    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
+    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
 
 
 class LISequence(C.SequenceFunction):

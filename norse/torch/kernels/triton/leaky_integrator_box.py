@@ -16,7 +16,15 @@ from torch import Tensor
 
 from ...functional.leaky_integrator_box import LIBoxState
 from . import _common as C
-from ._common import load_block, load_param
+from ._common import (
+    before,
+    block_offsets,
+    load_block,
+    load_grad,
+    load_param,
+    next_input,
+    store_if,
+)
 
 __all__ = ["SEQUENCE", "LIBoxSequence", "li_box_sequence"]
 
@@ -40,9 +48,7 @@ def _li_box_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
     vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
@@ -52,10 +58,7 @@ def _li_box_fwd_kernel(
     vs_ptrs = vs_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x = x_next.to(DT)
-        x_ptrs += stride_xt
-        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
-        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v = v + cm * ((vleak - v) + x)
         tl.store(y_ptrs, v.to(y_ptr.dtype.element_ty), mask=mask)
         if SAVE:  # half outputs: keep the float32 voltages for backward
@@ -98,15 +101,10 @@ def _li_box_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
     vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    if HAS_GV:
-        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lv = tl.zeros([BLOCK], DT)
+    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
     if G_CM:
@@ -123,7 +121,7 @@ def _li_box_bwd_kernel(
         # v1 = v + cm ((v_leak - v) + x)
         g_b = g_v1 * cm
         if G_CM:
-            has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+            has_prev = before(k + 1, T, BLOCK)
             v_prev = tl.load(y_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
             v_prev = tl.where(has_prev, v_prev, v0)
             x = tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
@@ -138,12 +136,9 @@ def _li_box_bwd_kernel(
         gx_ptrs -= N
         gy_ptrs -= stride_gyt
 
-    if G_V0:
-        tl.store(gv0_ptr + offs, lv, mask=mask)
-    if G_CM:
-        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
-    if G_VLEAK:
-        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
+    store_if(gv0_ptr, offs, lv, mask, G_V0)
+    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
 
 
 class LIBoxSequence(C.SequenceFunction):

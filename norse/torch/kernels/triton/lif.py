@@ -19,7 +19,19 @@ from torch import Tensor
 
 from ...functional.lif import LIFFeedForwardState
 from . import _common as C
-from ._common import load_alpha, load_block, load_param, surrogate
+from ._common import (
+    before,
+    block_offsets,
+    load_alpha,
+    load_block,
+    load_grad,
+    load_param,
+    next_input,
+    store_currents,
+    store_if,
+    surrogate,
+    synaptic_current,
+)
 
 __all__ = ["SEQUENCE", "LIFSequence", "lif_sequence"]
 
@@ -52,9 +64,7 @@ def _lif_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
@@ -68,14 +78,9 @@ def _lif_fwd_kernel(
     v1_ptrs = v1_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x = x_next.to(DT)
-        # Prefetch the next step's input while this one computes.
-        x_ptrs += stride_xt
-        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
-        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
-        i1 = i + x
+        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        i1, i = synaptic_current(i, x, cs)
         v1 = v + cm * ((vleak - v) + i1)
-        i = i1 + cs * i1
         z = (v1 - vth > 0).to(DT)
         v = (1.0 - z) * v1 + z * vreset
         tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
@@ -142,9 +147,7 @@ def _lif_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     if SHARE:
         # the currents go where the input gradient goes (read just before it is written);
         # one base pointer, so the compiler sees that they alias
@@ -160,26 +163,13 @@ def _lif_bwd_kernel(
     # step, recomputed forward (they do not depend on the spikes).
     NEED_I1: tl.constexpr = G_CM or G_CS
     if NEED_I1:
-        i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
-        x_ptrs = x_ptr + offs
-        s_ptrs = scratch_ptr + offs
-        for _ in range(T):
-            i1 = i + tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
-            tl.store(s_ptrs, i1, mask=mask)
-            i = i1 + cs * i1
-            x_ptrs += stride_xt
-            s_ptrs += N
-        tl.debug_barrier()
+        store_currents(
+            i0_ptr, x_ptr, scratch_ptr, cs, offs, mask, N, T, stride_xt, I0_FULL, DT, BLOCK
+        )
 
     # Phase 2: the adjoint recursion, t = T-1 .. 0. lv, li: gradients w.r.t. v and i after step t.
-    if HAS_GV:
-        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lv = tl.zeros([BLOCK], DT)
-    if HAS_GI:
-        li = tl.load(gi_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        li = tl.zeros([BLOCK], DT)
+    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    li = load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_cs = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
@@ -194,7 +184,7 @@ def _lif_bwd_kernel(
     gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
     v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
     for k in range(T):
-        has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+        has_prev = before(k + 1, T, BLOCK)
         v1_prev = tl.load(v1_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
         z = (v1 - vth > 0).to(DT)
         # v2 = (1 - z) v1 + z v_reset
@@ -235,20 +225,13 @@ def _lif_bwd_kernel(
         gx_ptrs -= N
         gz_ptrs -= stride_gzt
 
-    if G_V0:
-        tl.store(gv0_ptr + offs, lv, mask=mask)
-    if G_I0:
-        tl.store(gi0_ptr + offs, li, mask=mask)
-    if G_CM:
-        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
-    if G_CS:
-        tl.store(gcs_ptr + offs, acc_cs, mask=mask)
-    if G_VLEAK:
-        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
-    if G_VTH:
-        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
-    if G_VRESET:
-        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
+    store_if(gv0_ptr, offs, lv, mask, G_V0)
+    store_if(gi0_ptr, offs, li, mask, G_I0)
+    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
+    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
 
 
 class LIFSequence(C.SequenceFunction):

@@ -18,7 +18,17 @@ from torch import Tensor
 from ...functional.lif_box import LIFBoxFeedForwardState
 from ...functional.reset import reset_subtract, reset_value
 from . import _common as C
-from ._common import load_alpha, load_block, load_param, surrogate
+from ._common import (
+    before,
+    block_offsets,
+    load_alpha,
+    load_block,
+    load_grad,
+    load_param,
+    next_input,
+    store_if,
+    surrogate,
+)
 
 __all__ = ["SEQUENCE", "LIFBoxSequence", "lif_box_sequence", "unsupported"]
 
@@ -47,9 +57,7 @@ def _lif_box_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
     vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
@@ -61,10 +69,7 @@ def _lif_box_fwd_kernel(
     v1_ptrs = v1_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x = x_next.to(DT)
-        x_ptrs += stride_xt
-        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
-        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v1 = v + cm * ((x + vleak) - v)
         z = (v1 - vth > 0).to(DT)
         if SUBTRACT:
@@ -124,18 +129,13 @@ def _lif_box_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
     vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
     vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
     vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
     alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
-    if HAS_GV:
-        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lv = tl.zeros([BLOCK], DT)
+    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
     acc_vth = tl.zeros([BLOCK], DT)
@@ -149,7 +149,7 @@ def _lif_box_bwd_kernel(
     gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
     v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
     for k in range(T):
-        has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+        has_prev = before(k + 1, T, BLOCK)
         v1_prev = tl.load(v1_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
         z = (v1 - vth > 0).to(DT)
         # reset: value (1 - z) v1 + z v_reset, or subtract (1 - z) v1 + z (v1 - v_th)
@@ -192,16 +192,11 @@ def _lif_box_bwd_kernel(
         x_ptrs -= stride_xt
         gz_ptrs -= stride_gzt
 
-    if G_V0:
-        tl.store(gv0_ptr + offs, lv, mask=mask)
-    if G_CM:
-        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
-    if G_VLEAK:
-        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
-    if G_VTH:
-        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
-    if G_VRESET:
-        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
+    store_if(gv0_ptr, offs, lv, mask, G_V0)
+    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
 
 
 class LIFBoxSequence(C.SequenceFunction):

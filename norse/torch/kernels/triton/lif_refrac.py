@@ -20,7 +20,18 @@ from torch import Tensor
 from ...functional.lif import LIFFeedForwardState
 from ...functional.lif_refrac import LIFRefracFeedForwardState
 from . import _common as C
-from ._common import load_alpha, load_block, load_param, surrogate
+from ._common import (
+    before,
+    block_offsets,
+    load_alpha,
+    load_block,
+    load_grad,
+    load_param,
+    next_input,
+    store_if,
+    surrogate,
+    synaptic_current,
+)
 
 __all__ = ["SEQUENCE", "LIFRefracSequence", "lif_refrac_sequence"]
 
@@ -58,9 +69,7 @@ def _lif_refrac_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
     i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
     rho = load_block(rho0_ptr, offs, mask, RHO0_FULL, DT, BLOCK)
@@ -76,14 +85,10 @@ def _lif_refrac_fwd_kernel(
     vs_ptrs = vs_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x = x_next.to(DT)
-        x_ptrs += stride_xt
-        has_next = tl.full([BLOCK], t + 1, tl.int32) < T
-        x_next = tl.load(x_ptrs, mask=mask & has_next, other=0.0)
+        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         # the LIF step
-        i1 = i + x
+        i1, i = synaptic_current(i, x, cs)
         v1 = v + cm * ((vleak - v) + i1)
-        i = i1 + cs * i1
         z_lif = (v1 - vth > 0).to(DT)
         v_lif = (1.0 - z_lif) * v1 + z_lif * vreset
         # the refractory mask
@@ -167,9 +172,7 @@ def _lif_refrac_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0).to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
+    offs, mask = block_offsets(N, BLOCK)
     if SHARE:
         # the currents go where the input gradient goes (read just before it is written);
         # one base pointer, so the compiler sees that they alias
@@ -192,9 +195,8 @@ def _lif_refrac_bwd_kernel(
     si_ptrs = si_ptr + offs
     srho_ptrs = srho_ptr + offs
     for _ in range(T):
-        i1 = i + tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
+        i1, i = synaptic_current(i, tl.load(x_ptrs, mask=mask, other=0.0).to(DT), cs)
         v1 = v + cm * ((vleak - v) + i1)
-        i = i1 + cs * i1
         z_lif = (v1 - vth > 0).to(DT)
         m = (rho > 0).to(DT)
         z = (1.0 - m) * z_lif
@@ -209,18 +211,9 @@ def _lif_refrac_bwd_kernel(
     tl.debug_barrier()
 
     # Phase 2: the adjoint recursion, t = T-1 .. 0 (lv, li, lr: gradients after step t).
-    if HAS_GV:
-        lv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lv = tl.zeros([BLOCK], DT)
-    if HAS_GI:
-        li = tl.load(gi_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        li = tl.zeros([BLOCK], DT)
-    if HAS_GRHO:
-        lr = tl.load(grho_ptr + offs, mask=mask, other=0.0).to(DT)
-    else:
-        lr = tl.zeros([BLOCK], DT)
+    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    li = load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
+    lr = load_grad(grho_ptr, offs, mask, HAS_GRHO, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_cs = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
@@ -234,7 +227,7 @@ def _lif_refrac_bwd_kernel(
     gx_ptrs = gx_ptr + offs + last_row
     gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
     for k in range(T):
-        has_prev = tl.full([BLOCK], k + 1, tl.int32) < T
+        has_prev = before(k + 1, T, BLOCK)
         v = tl.load(vs_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
         v = tl.where(has_prev, v, v0)
         i1 = tl.load(si_ptrs, mask=mask, other=0.0)
@@ -293,24 +286,15 @@ def _lif_refrac_bwd_kernel(
         gx_ptrs -= N
         gz_ptrs -= stride_gzt
 
-    if G_V0:
-        tl.store(gv0_ptr + offs, lv, mask=mask)
-    if G_I0:
-        tl.store(gi0_ptr + offs, li, mask=mask)
-    if G_RHO0:
-        tl.store(grho0_ptr + offs, lr, mask=mask)
-    if G_CM:
-        tl.store(gcm_ptr + offs, acc_cm, mask=mask)
-    if G_CS:
-        tl.store(gcs_ptr + offs, acc_cs, mask=mask)
-    if G_VLEAK:
-        tl.store(gvleak_ptr + offs, acc_vleak, mask=mask)
-    if G_VTH:
-        tl.store(gvth_ptr + offs, acc_vth, mask=mask)
-    if G_VRESET:
-        tl.store(gvreset_ptr + offs, acc_vreset, mask=mask)
-    if G_RR:
-        tl.store(grr_ptr + offs, acc_rr, mask=mask)
+    store_if(gv0_ptr, offs, lv, mask, G_V0)
+    store_if(gi0_ptr, offs, li, mask, G_I0)
+    store_if(grho0_ptr, offs, lr, mask, G_RHO0)
+    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
+    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
+    store_if(grr_ptr, offs, acc_rr, mask, G_RR)
 
 
 class LIFRefracSequence(C.SequenceFunction):
