@@ -16,16 +16,6 @@ from torch import Tensor
 
 from ...functional.iaf import IAFFeedForwardState
 from . import _common as C
-from ._common import (
-    block_offsets,
-    load_alpha,
-    load_block,
-    load_grad,
-    load_param,
-    next_input,
-    store_if,
-    surrogate,
-)
 
 __all__ = ["SEQUENCE", "IAFSequence", "iaf_sequence"]
 
@@ -49,17 +39,17 @@ def _iaf_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    offs, mask = C.block_offsets(N, BLOCK)
+    v = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
 
     x_ptrs = x_ptr + offs
     z_ptrs = z_ptr + offs
     v1_ptrs = v1_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v1 = v + x
         z = (v1 - vth > 0).to(DT)
         v = (1.0 - z) * v1 + z * vreset
@@ -102,11 +92,11 @@ def _iaf_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
-    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
-    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    offs, mask = C.block_offsets(N, BLOCK)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    alpha = C.load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+    lv = C.load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
     acc_vth = tl.zeros([BLOCK], DT)
     acc_vreset = tl.zeros([BLOCK], DT)
 
@@ -124,7 +114,7 @@ def _iaf_bwd_kernel(
             g_z = lv * vreset - lv * v1
             if HAS_GZ:
                 g_z += tl.load(gz_ptrs, mask=mask, other=0.0).to(DT)
-            g_u = g_z * surrogate(v1 - vth, alpha, METHOD)
+            g_u = g_z * C.surrogate(v1 - vth, alpha, METHOD)
             g_v1 += g_u
             if G_VTH:
                 acc_vth -= g_u
@@ -135,9 +125,9 @@ def _iaf_bwd_kernel(
         gx_ptrs -= N
         gz_ptrs -= stride_gzt
 
-    store_if(gv0_ptr, offs, lv, mask, G_V0)
-    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
-    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
+    C.store_if(gv0_ptr, offs, lv, mask, G_V0)
+    C.store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    C.store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
 
 
 class IAFSequence(C.SequenceFunction):

@@ -17,17 +17,6 @@ from torch import Tensor
 
 from ...functional.leaky_integrator import LIState
 from . import _common as C
-from ._common import (
-    before,
-    block_offsets,
-    load_block,
-    load_grad,
-    load_param,
-    next_input,
-    store_currents,
-    store_if,
-    synaptic_current,
-)
 
 __all__ = ["SEQUENCE", "LISequence", "li_sequence"]
 
@@ -56,20 +45,20 @@ def _li_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    offs, mask = C.block_offsets(N, BLOCK)
+    v = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    i = C.load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = C.load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
 
     x_ptrs = x_ptr + offs
     y_ptrs = y_ptr + offs
     vs_ptrs = vs_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
-        i1, i = synaptic_current(i, x, cs)
+        x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        i1, i = C.synaptic_current(i, x, cs)
         v = v + cm * ((vleak - v) + i1)
         tl.store(y_ptrs, v.to(y_ptr.dtype.element_ty), mask=mask)
         if SAVE:  # half outputs: keep the float32 voltages for backward
@@ -124,28 +113,28 @@ def _li_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
+    offs, mask = C.block_offsets(N, BLOCK)
     if SHARE:
         # the currents go where the input gradient goes (read just before it is written);
         # one base pointer, so the compiler sees that they alias
         scratch_ptr = gx_ptr
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = C.load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
 
     NEED_I1: tl.constexpr = G_CM or G_CS
     if NEED_I1:
-        store_currents(
+        C.store_currents(
             i0_ptr, x_ptr, scratch_ptr, cs, offs, mask, N, T, stride_xt, I0_FULL, DT, BLOCK
         )
 
-    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
-    li = load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
+    lv = C.load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    li = C.load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_cs = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
     if G_CM:
-        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+        v0 = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
 
     y_ptrs = y_ptr + offs + last_row
     s_ptrs = scratch_ptr + offs + last_row
@@ -163,7 +152,7 @@ def _li_bwd_kernel(
             if G_CS:
                 acc_cs += li * i1
             if G_CM:
-                has_prev = before(k + 1, T, BLOCK)
+                has_prev = C.before(k + 1, T, BLOCK)
                 v_prev = tl.load(y_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
                 v_prev = tl.where(has_prev, v_prev, v0)
                 acc_cm += g_v1 * ((vleak - v_prev) + i1)
@@ -178,11 +167,11 @@ def _li_bwd_kernel(
         gx_ptrs -= N
         gy_ptrs -= stride_gyt
 
-    store_if(gv0_ptr, offs, lv, mask, G_V0)
-    store_if(gi0_ptr, offs, li, mask, G_I0)
-    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
-    store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
-    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    C.store_if(gv0_ptr, offs, lv, mask, G_V0)
+    C.store_if(gi0_ptr, offs, li, mask, G_I0)
+    C.store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    C.store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
+    C.store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
 
 
 class LISequence(C.SequenceFunction):

@@ -16,15 +16,6 @@ from torch import Tensor
 
 from ...functional.leaky_integrator_box import LIBoxState
 from . import _common as C
-from ._common import (
-    before,
-    block_offsets,
-    load_block,
-    load_grad,
-    load_param,
-    next_input,
-    store_if,
-)
 
 __all__ = ["SEQUENCE", "LIBoxSequence", "li_box_sequence"]
 
@@ -48,17 +39,17 @@ def _li_box_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    offs, mask = C.block_offsets(N, BLOCK)
+    v = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
 
     x_ptrs = x_ptr + offs
     y_ptrs = y_ptr + offs
     vs_ptrs = vs_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v = v + cm * ((vleak - v) + x)
         tl.store(y_ptrs, v.to(y_ptr.dtype.element_ty), mask=mask)
         if SAVE:  # half outputs: keep the float32 voltages for backward
@@ -101,14 +92,14 @@ def _li_box_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    offs, mask = C.block_offsets(N, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    lv = C.load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
     if G_CM:
-        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+        v0 = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
 
     y_ptrs = y_ptr + offs + last_row
     x_ptrs = x_ptr + offs + last_x
@@ -121,7 +112,7 @@ def _li_box_bwd_kernel(
         # v1 = v + cm ((v_leak - v) + x)
         g_b = g_v1 * cm
         if G_CM:
-            has_prev = before(k + 1, T, BLOCK)
+            has_prev = C.before(k + 1, T, BLOCK)
             v_prev = tl.load(y_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
             v_prev = tl.where(has_prev, v_prev, v0)
             x = tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
@@ -136,9 +127,9 @@ def _li_box_bwd_kernel(
         gx_ptrs -= N
         gy_ptrs -= stride_gyt
 
-    store_if(gv0_ptr, offs, lv, mask, G_V0)
-    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
-    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    C.store_if(gv0_ptr, offs, lv, mask, G_V0)
+    C.store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    C.store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
 
 
 class LIBoxSequence(C.SequenceFunction):

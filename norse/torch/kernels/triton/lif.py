@@ -19,19 +19,6 @@ from torch import Tensor
 
 from ...functional.lif import LIFFeedForwardState
 from . import _common as C
-from ._common import (
-    before,
-    block_offsets,
-    load_alpha,
-    load_block,
-    load_grad,
-    load_param,
-    next_input,
-    store_currents,
-    store_if,
-    surrogate,
-    synaptic_current,
-)
 
 __all__ = ["SEQUENCE", "LIFSequence", "lif_sequence"]
 
@@ -64,22 +51,22 @@ def _lif_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    offs, mask = C.block_offsets(N, BLOCK)
+    v = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    i = C.load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = C.load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
 
     x_ptrs = x_ptr + offs
     z_ptrs = z_ptr + offs
     v1_ptrs = v1_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
-        i1, i = synaptic_current(i, x, cs)
+        x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        i1, i = C.synaptic_current(i, x, cs)
         v1 = v + cm * ((vleak - v) + i1)
         z = (v1 - vth > 0).to(DT)
         v = (1.0 - z) * v1 + z * vreset
@@ -147,36 +134,36 @@ def _lif_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
+    offs, mask = C.block_offsets(N, BLOCK)
     if SHARE:
         # the currents go where the input gradient goes (read just before it is written);
         # one base pointer, so the compiler sees that they alias
         scratch_ptr = gx_ptr
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
-    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = C.load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    alpha = C.load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
 
     # Phase 1 (only for the time constants' gradients): the jumped currents i + x of every
     # step, recomputed forward (they do not depend on the spikes).
     NEED_I1: tl.constexpr = G_CM or G_CS
     if NEED_I1:
-        store_currents(
+        C.store_currents(
             i0_ptr, x_ptr, scratch_ptr, cs, offs, mask, N, T, stride_xt, I0_FULL, DT, BLOCK
         )
 
     # Phase 2: the adjoint recursion, t = T-1 .. 0. lv, li: gradients w.r.t. v and i after step t.
-    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
-    li = load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
+    lv = C.load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    li = C.load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_cs = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
     acc_vth = tl.zeros([BLOCK], DT)
     acc_vreset = tl.zeros([BLOCK], DT)
     if G_CM:
-        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+        v0 = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
 
     v1_ptrs = v1_ptr + offs + last_row
     s_ptrs = scratch_ptr + offs + last_row
@@ -184,7 +171,7 @@ def _lif_bwd_kernel(
     gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
     v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
     for k in range(T):
-        has_prev = before(k + 1, T, BLOCK)
+        has_prev = C.before(k + 1, T, BLOCK)
         v1_prev = tl.load(v1_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
         z = (v1 - vth > 0).to(DT)
         # v2 = (1 - z) v1 + z v_reset
@@ -198,7 +185,7 @@ def _lif_bwd_kernel(
             else:
                 g_z = tl.zeros([BLOCK], DT)
             g_z += lv * vreset - lv * v1
-            g_u = g_z * surrogate(v1 - vth, alpha, METHOD)
+            g_u = g_z * C.surrogate(v1 - vth, alpha, METHOD)
             g_v1 += g_u
             if G_VTH:
                 acc_vth -= g_u
@@ -225,13 +212,13 @@ def _lif_bwd_kernel(
         gx_ptrs -= N
         gz_ptrs -= stride_gzt
 
-    store_if(gv0_ptr, offs, lv, mask, G_V0)
-    store_if(gi0_ptr, offs, li, mask, G_I0)
-    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
-    store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
-    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
-    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
-    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
+    C.store_if(gv0_ptr, offs, lv, mask, G_V0)
+    C.store_if(gi0_ptr, offs, li, mask, G_I0)
+    C.store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    C.store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
+    C.store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    C.store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    C.store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
 
 
 class LIFSequence(C.SequenceFunction):

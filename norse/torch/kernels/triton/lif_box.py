@@ -18,17 +18,6 @@ from torch import Tensor
 from ...functional.lif_box import LIFBoxFeedForwardState
 from ...functional.reset import reset_subtract, reset_value
 from . import _common as C
-from ._common import (
-    before,
-    block_offsets,
-    load_alpha,
-    load_block,
-    load_grad,
-    load_param,
-    next_input,
-    store_if,
-    surrogate,
-)
 
 __all__ = ["SEQUENCE", "LIFBoxSequence", "lif_box_sequence", "unsupported"]
 
@@ -57,19 +46,19 @@ def _lif_box_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    offs, mask = C.block_offsets(N, BLOCK)
+    v = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
 
     x_ptrs = x_ptr + offs
     z_ptrs = z_ptr + offs
     v1_ptrs = v1_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v1 = v + cm * ((x + vleak) - v)
         z = (v1 - vth > 0).to(DT)
         if SUBTRACT:
@@ -129,19 +118,19 @@ def _lif_box_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
-    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
-    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    offs, mask = C.block_offsets(N, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    alpha = C.load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+    lv = C.load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
     acc_vth = tl.zeros([BLOCK], DT)
     acc_vreset = tl.zeros([BLOCK], DT)
     if G_CM:
-        v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+        v0 = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
 
     v1_ptrs = v1_ptr + offs + last_row
     gx_ptrs = gx_ptr + offs + last_row
@@ -149,7 +138,7 @@ def _lif_box_bwd_kernel(
     gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
     v1 = tl.load(v1_ptrs, mask=mask, other=0.0).to(DT)
     for k in range(T):
-        has_prev = before(k + 1, T, BLOCK)
+        has_prev = C.before(k + 1, T, BLOCK)
         v1_prev = tl.load(v1_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
         z = (v1 - vth > 0).to(DT)
         # reset: value (1 - z) v1 + z v_reset, or subtract (1 - z) v1 + z (v1 - v_th)
@@ -166,7 +155,7 @@ def _lif_box_bwd_kernel(
         if METHOD != 0:
             if HAS_GZ:
                 g_z += tl.load(gz_ptrs, mask=mask, other=0.0).to(DT)
-            g_u = g_z * surrogate(v1 - vth, alpha, METHOD)
+            g_u = g_z * C.surrogate(v1 - vth, alpha, METHOD)
             g_v1 += g_u
             if G_VTH:
                 acc_vth -= g_u
@@ -192,11 +181,11 @@ def _lif_box_bwd_kernel(
         x_ptrs -= stride_xt
         gz_ptrs -= stride_gzt
 
-    store_if(gv0_ptr, offs, lv, mask, G_V0)
-    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
-    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
-    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
-    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
+    C.store_if(gv0_ptr, offs, lv, mask, G_V0)
+    C.store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    C.store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    C.store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    C.store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
 
 
 class LIFBoxSequence(C.SequenceFunction):

@@ -20,18 +20,6 @@ from torch import Tensor
 from ...functional.lif import LIFFeedForwardState
 from ...functional.lif_refrac import LIFRefracFeedForwardState
 from . import _common as C
-from ._common import (
-    before,
-    block_offsets,
-    load_alpha,
-    load_block,
-    load_grad,
-    load_param,
-    next_input,
-    store_if,
-    surrogate,
-    synaptic_current,
-)
 
 __all__ = ["SEQUENCE", "LIFRefracSequence", "lif_refrac_sequence"]
 
@@ -69,25 +57,25 @@ def _lif_refrac_fwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
-    v = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
-    rho = load_block(rho0_ptr, offs, mask, RHO0_FULL, DT, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
-    rr = load_param(rr_ptr, offs, mask, RR_FULL, DT)
+    offs, mask = C.block_offsets(N, BLOCK)
+    v = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    i = C.load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+    rho = C.load_block(rho0_ptr, offs, mask, RHO0_FULL, DT, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = C.load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    rr = C.load_param(rr_ptr, offs, mask, RR_FULL, DT)
 
     x_ptrs = x_ptr + offs
     z_ptrs = z_ptr + offs
     vs_ptrs = vs_ptr + offs
     x_next = tl.load(x_ptrs, mask=mask, other=0.0)
     for t in range(T):
-        x, x_ptrs, x_next = next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
+        x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         # the LIF step
-        i1, i = synaptic_current(i, x, cs)
+        i1, i = C.synaptic_current(i, x, cs)
         v1 = v + cm * ((vleak - v) + i1)
         z_lif = (v1 - vth > 0).to(DT)
         v_lif = (1.0 - z_lif) * v1 + z_lif * vreset
@@ -172,30 +160,30 @@ def _lif_refrac_bwd_kernel(
     DT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, mask = block_offsets(N, BLOCK)
+    offs, mask = C.block_offsets(N, BLOCK)
     if SHARE:
         # the currents go where the input gradient goes (read just before it is written);
         # one base pointer, so the compiler sees that they alias
         si_ptr = gx_ptr
-    v0 = load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
-    cm = load_param(cm_ptr, offs, mask, CM_FULL, DT)
-    cs = load_param(cs_ptr, offs, mask, CS_FULL, DT)
-    vleak = load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
-    vth = load_param(vth_ptr, offs, mask, VTH_FULL, DT)
-    vreset = load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
-    rr = load_param(rr_ptr, offs, mask, RR_FULL, DT)
-    alpha = load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
+    v0 = C.load_block(v0_ptr, offs, mask, V0_FULL, DT, BLOCK)
+    cm = C.load_param(cm_ptr, offs, mask, CM_FULL, DT)
+    cs = C.load_param(cs_ptr, offs, mask, CS_FULL, DT)
+    vleak = C.load_param(vleak_ptr, offs, mask, VLEAK_FULL, DT)
+    vth = C.load_param(vth_ptr, offs, mask, VTH_FULL, DT)
+    vreset = C.load_param(vreset_ptr, offs, mask, VRESET_FULL, DT)
+    rr = C.load_param(rr_ptr, offs, mask, RR_FULL, DT)
+    alpha = C.load_alpha(alpha_ptr, offs, mask, ALPHA_FULL, DT)
 
     # Phase 1: replay the sequence forward from the saved voltages; keep i + x and rho.
-    i = load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
-    rho = load_block(rho0_ptr, offs, mask, RHO0_FULL, DT, BLOCK)
+    i = C.load_block(i0_ptr, offs, mask, I0_FULL, DT, BLOCK)
+    rho = C.load_block(rho0_ptr, offs, mask, RHO0_FULL, DT, BLOCK)
     v = v0
     x_ptrs = x_ptr + offs
     vs_ptrs = vs_ptr + offs
     si_ptrs = si_ptr + offs
     srho_ptrs = srho_ptr + offs
     for _ in range(T):
-        i1, i = synaptic_current(i, tl.load(x_ptrs, mask=mask, other=0.0).to(DT), cs)
+        i1, i = C.synaptic_current(i, tl.load(x_ptrs, mask=mask, other=0.0).to(DT), cs)
         v1 = v + cm * ((vleak - v) + i1)
         z_lif = (v1 - vth > 0).to(DT)
         m = (rho > 0).to(DT)
@@ -211,9 +199,9 @@ def _lif_refrac_bwd_kernel(
     tl.debug_barrier()
 
     # Phase 2: the adjoint recursion, t = T-1 .. 0 (lv, li, lr: gradients after step t).
-    lv = load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
-    li = load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
-    lr = load_grad(grho_ptr, offs, mask, HAS_GRHO, DT, BLOCK)
+    lv = C.load_grad(gv_ptr, offs, mask, HAS_GV, DT, BLOCK)
+    li = C.load_grad(gi_ptr, offs, mask, HAS_GI, DT, BLOCK)
+    lr = C.load_grad(grho_ptr, offs, mask, HAS_GRHO, DT, BLOCK)
     acc_cm = tl.zeros([BLOCK], DT)
     acc_cs = tl.zeros([BLOCK], DT)
     acc_vleak = tl.zeros([BLOCK], DT)
@@ -227,7 +215,7 @@ def _lif_refrac_bwd_kernel(
     gx_ptrs = gx_ptr + offs + last_row
     gz_ptrs = gz_ptr + offs * stride_gzn + last_gz
     for k in range(T):
-        has_prev = before(k + 1, T, BLOCK)
+        has_prev = C.before(k + 1, T, BLOCK)
         v = tl.load(vs_ptrs - N, mask=mask & has_prev, other=0.0).to(DT)
         v = tl.where(has_prev, v, v0)
         i1 = tl.load(si_ptrs, mask=mask, other=0.0)
@@ -255,14 +243,14 @@ def _lif_refrac_bwd_kernel(
             # z = (1 - m) z_lif;  m = H(rho)
             g_zlif = g_z * (1.0 - m)
             g_m = lv * v - lv * v_lif - g_z * z_lif - g_rho
-            g_rho += g_m * surrogate(rho, alpha, METHOD)
+            g_rho += g_m * C.surrogate(rho, alpha, METHOD)
         # v_lif = (1 - z_lif) v1 + z_lif v_reset;  z_lif = H(v1 - v_th)
         g_v1 = g_vlif * (1.0 - z_lif)
         if G_VRESET:
             acc_vreset += g_vlif * z_lif
         if METHOD != 0:
             g_zlif += g_vlif * vreset - g_vlif * v1
-            g_u = g_zlif * surrogate(v1 - vth, alpha, METHOD)
+            g_u = g_zlif * C.surrogate(v1 - vth, alpha, METHOD)
             g_v1 += g_u
             if G_VTH:
                 acc_vth -= g_u
@@ -286,15 +274,15 @@ def _lif_refrac_bwd_kernel(
         gx_ptrs -= N
         gz_ptrs -= stride_gzt
 
-    store_if(gv0_ptr, offs, lv, mask, G_V0)
-    store_if(gi0_ptr, offs, li, mask, G_I0)
-    store_if(grho0_ptr, offs, lr, mask, G_RHO0)
-    store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
-    store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
-    store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
-    store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
-    store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
-    store_if(grr_ptr, offs, acc_rr, mask, G_RR)
+    C.store_if(gv0_ptr, offs, lv, mask, G_V0)
+    C.store_if(gi0_ptr, offs, li, mask, G_I0)
+    C.store_if(grho0_ptr, offs, lr, mask, G_RHO0)
+    C.store_if(gcm_ptr, offs, acc_cm, mask, G_CM)
+    C.store_if(gcs_ptr, offs, acc_cs, mask, G_CS)
+    C.store_if(gvleak_ptr, offs, acc_vleak, mask, G_VLEAK)
+    C.store_if(gvth_ptr, offs, acc_vth, mask, G_VTH)
+    C.store_if(gvreset_ptr, offs, acc_vreset, mask, G_VRESET)
+    C.store_if(grr_ptr, offs, acc_rr, mask, G_RR)
 
 
 class LIFRefracSequence(C.SequenceFunction):
