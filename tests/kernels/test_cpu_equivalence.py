@@ -395,6 +395,21 @@ def test_explicit_cpu_explains_what_it_cannot_run(case, reason, monkeypatch):
     assert torch.equal(out_auto.to_dense(), out_ref.to_dense())
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_forward_mode_ad_falls_back():
+    """Dual tensors go to the reference (leaky integrators: the spike surrogates have no jvp)."""
+    x, tangent = torch.rand(6, 2, 3, dtype=F64), torch.rand(6, 2, 3, dtype=F64)
+    p = MODELS["li"].params((), F64, "super", False)
+    unpack = torch.autograd.forward_ad.unpack_dual
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(x, tangent)
+        with pytest.raises(NotImplementedError, match="forward-mode AD"):
+            run("li", "cpu", dual, None, p)
+        out, _ = run("li", "auto", dual, None, p)
+        out_ref, _ = run("li", "reference", dual, None, p)
+        assert torch.equal(unpack(out).tangent, unpack(out_ref).tangent)
+
+
 def test_bad_input_gives_the_reference_errors():
     layer = LIF(backend="cpu")
     with pytest.raises(ValueError, match="no time steps"):

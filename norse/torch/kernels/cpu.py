@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
 from ..functional import iaf, leaky_integrator, leaky_integrator_box, lif, lif_box, lif_refrac
 from ..functional.reset import reset_subtract, reset_value
@@ -246,6 +247,8 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
         return f"dtype {x.dtype} is not supported on CPU (float32 and float64 are)"
     if torch._C._functorch.is_functorch_wrapped_tensor(x):
         return "functorch transforms (vmap, grad, jvp) run on the reference"
+    if getattr(forward_ad, "_current_level", -1) >= 0:
+        return "forward-mode AD (dual tensors) runs on the reference"
     if x.shape[0] == 0:
         return _Invalid("the input has no time steps")
     dt = call.dt
