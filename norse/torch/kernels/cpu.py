@@ -1,8 +1,8 @@
 """Fused CPU sequence kernels: the whole time loop in one compiled call, backward by hand.
 
 The backend ``"cpu"`` runs the feed-forward layers ``LIF``, ``LIFBox``, ``LI``, ``LIBox``,
-``IAF`` and ``LIFRefrac`` (float32/float64 inputs on the CPU) with numba loops compiled on first use and
-cached on disk (``pip install numba``; no C compiler needed). Results equal the reference loop
+``IAF`` and ``LIFRefrac`` (float32/float64 inputs on the CPU) with numba loops compiled on
+first use and cached on disk (``pip install numba``; no C compiler needed). Results equal the reference loop
 of :mod:`norse.torch.kernels.reference`: the loops evaluate the step functions' expressions in
 the same order, so float64 spikes and states are bit-identical.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -398,14 +399,17 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
 
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_OWNER = 0  # the process that started the pool's threads (a fork child has none)
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    global _POOL
+    global _POOL, _POOL_OWNER
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
+        pid = os.getpid()
+        if _POOL is None or _POOL_OWNER != pid or _POOL._max_workers < workers:
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="norse-cpu")
+            _POOL_OWNER = pid
         return _POOL
 
 
