@@ -456,3 +456,21 @@ def test_output_buffers_are_reused_only_when_free():
             assert torch.equal(z1, kept) and torch.equal(z4, kept)
     finally:
         cpu.empty_cache()
+
+
+def test_output_saved_by_autograd_is_not_reused():
+    """A spike tensor that only autograd still holds (saved for a product) keeps its buffer."""
+    x = torch.rand(64, 16, 1024, requires_grad=True)
+    w = torch.rand(1024, requires_grad=True)
+    layer = LIF(backend="cpu")
+    try:
+        z, _ = layer(x)
+        loss = (z * w).sum()  # ``mul`` saves z for the gradient of w
+        expected = z.sum((0, 1)).detach().clone()
+        del z
+        for _ in range(3):  # new outputs must not land in the saved buffer
+            layer(torch.rand(64, 16, 1024) * 5)
+        (gw,) = torch.autograd.grad(loss, w)
+        torch.testing.assert_close(gw, expected)
+    finally:
+        cpu.empty_cache()
