@@ -1,8 +1,10 @@
 """The numba loops behind :mod:`norse.torch.kernels.cpu` (imported lazily: numba is slow to import).
 
-One forward loop and one backward loop serve every model. The model ``kind`` is compiled in
-as a literal (the caller compiles ``forward`` / ``backward`` for ``types.literal(kind)``), so
-each model gets its own machine code without dead branches. Every loop works on
+One forward loop and one backward loop serve every model. The model ``kind`` and the
+parameter stride ``ps`` are compiled in as literals (the caller compiles ``forward`` /
+``backward`` for ``types.literal(kind)``, ``types.literal(ps)``), so each model gets its own
+machine code without dead branches, and parameters shared by all neurons (``ps = 0``, the
+common case) stay in registers. Every loop works on
 a range ``[j0, j1)`` of the flattened neurons, in blocks of ``blk`` neurons (time outer,
 neurons inner), so that the state of a block stays in cache; the Python side runs one range
 per thread (the loops release the GIL).
@@ -16,7 +18,7 @@ Arrays (``M`` flattened neurons, ``T`` steps, all C-contiguous, dtype of the inp
 * ``x``, ``out``, ``gx``: ``(T, M)``; ``gout``: ``(T, M)``, or ``(1, 1)`` with ``gt = 0`` for a
   gradient that is one broadcast number (or none: zero).
 * ``s0``, ``sT``, ``gs0``, ``gsT``: ``(3, M)`` state rows ``ROW_V, ROW_I, ROW_RHO``.
-* ``prm``: ``(N_PARAMS, L)`` parameter rows; ``L`` is 1 (scalars, ``pstep=0``) or ``M``.
+* ``prm``: ``(N_PARAMS, L)`` parameter rows; ``L`` is 1 (scalars, ``ps=0``) or ``M`` (``ps=1``).
 * ``gprm``: ``(N_PARAMS, M)`` float64 per-neuron parameter gradients.
 
 The codes live in ``_cpu_layout``; numba's cache only tracks this file, so clear
@@ -166,7 +168,7 @@ def _advance(kind, xx, v, i, rho, a, b, vl, th, vr, rr, one, zero):
 
 
 @njit(**_INLINE)
-def _load_block(b0, n, s0, prm, pstep, v, i, rho, pb):
+def _load_block(b0, n, s0, prm, ps, v, i, rho, pb):
     for jj in range(n):
         j = b0 + jj
         v[jj] = s0[ROW_V, j]
@@ -174,15 +176,15 @@ def _load_block(b0, n, s0, prm, pstep, v, i, rho, pb):
         rho[jj] = s0[ROW_RHO, j]
     for k in range(N_PARAMS):
         for jj in range(n):
-            pb[k, jj] = prm[k, (b0 + jj) * pstep]
+            pb[k, jj] = prm[k, (b0 + jj) * ps]
 
 
 @njit(**_INLINE)
-def _forward_row(kind, xr, orow, v, i, rho, pb, n, one, zero):
+def _forward_row(kind, xr, orow, v, i, rho, pb, ps, n, one, zero):
     for jj in range(n):
         o, v2, i2, r2, _, _, _ = _advance(
-            kind, xr[jj], v[jj], i[jj], rho[jj], pb[A, jj], pb[B, jj], pb[VL, jj], pb[TH, jj],
-            pb[VR, jj], pb[RR, jj], one, zero,
+            kind, xr[jj], v[jj], i[jj], rho[jj], pb[A, jj * ps], pb[B, jj * ps], pb[VL, jj * ps], pb[TH, jj * ps],
+            pb[VR, jj * ps], pb[RR, jj * ps], one, zero,
         )  # fmt: skip
         orow[jj] = o
         v[jj] = v2
@@ -193,7 +195,7 @@ def _forward_row(kind, xr, orow, v, i, rho, pb, n, one, zero):
 
 
 @njit(**_OPTS)
-def forward(kind, x, out, s0, prm, pstep, sT, j0, j1, blk):
+def forward(kind, ps, x, out, s0, prm, sT, j0, j1, blk):
     """Run neurons ``[j0, j1)`` over all steps: write ``out`` and the final state ``sT``."""
     T = x.shape[0]
     one = x.dtype.type(1.0)
@@ -204,9 +206,11 @@ def forward(kind, x, out, s0, prm, pstep, sT, j0, j1, blk):
     pb = np.empty((N_PARAMS, blk), x.dtype)
     for b0 in range(j0, j1, blk):
         n = min(blk, j1 - b0)
-        _load_block(b0, n, s0, prm, pstep, v, i, rho, pb)
+        _load_block(b0, n, s0, prm, ps, v, i, rho, pb)
         for t in range(T):
-            _forward_row(kind, x[t, b0 : b0 + n], out[t, b0 : b0 + n], v, i, rho, pb, n, one, zero)
+            _forward_row(
+                kind, x[t, b0 : b0 + n], out[t, b0 : b0 + n], v, i, rho, pb, ps, n, one, zero
+            )
         for jj in range(n):
             sT[ROW_V, b0 + jj] = v[jj]
             sT[ROW_I, b0 + jj] = i[jj]
@@ -215,15 +219,15 @@ def forward(kind, x, out, s0, prm, pstep, sT, j0, j1, blk):
 
 
 @njit(**_INLINE)
-def _recompute_row(kind, xr, v, i, rho, pb, sc, t, want_pgrad, n, one, zero):
+def _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero):
     """One step of the forward pass for a block, keeping what the adjoint needs in ``sc``."""
     for jj in range(n):
         if kind == LIF_REFRAC:
             sc[S_VP, t, jj] = v[jj]
             sc[S_RP, t, jj] = rho[jj]
         _, v2, i2, r2, v1, d, i1 = _advance(
-            kind, xr[jj], v[jj], i[jj], rho[jj], pb[A, jj], pb[B, jj], pb[VL, jj], pb[TH, jj],
-            pb[VR, jj], pb[RR, jj], one, zero,
+            kind, xr[jj], v[jj], i[jj], rho[jj], pb[A, jj * ps], pb[B, jj * ps], pb[VL, jj * ps], pb[TH, jj * ps],
+            pb[VR, jj * ps], pb[RR, jj * ps], one, zero,
         )  # fmt: skip
         if not (kind == LI or kind == LI_BOX):
             sc[S_V1, t, jj] = v1
@@ -240,8 +244,10 @@ def _recompute_row(kind, xr, v, i, rho, pb, sc, t, want_pgrad, n, one, zero):
 
 
 @njit(**_INLINE)
-def _fill_surrogate(method, src, shift, alpha, sg, n, one, zero, sqrt_pi, m15):
+def _fill_surrogate(method, src, shift, alpha, ps, sg, n, one, zero, sqrt_pi, m15):
     """``sg[j] = s'(src[j] - shift[j])``, the surrogate derivative of the threshold method.
+
+    ``ps`` is the parameter stride, a compile-time 0 (one value for all neurons) or 1.
 
     One loop per method (the branch stays outside the loops, so they vectorise). The formulas
     are those of ``functional.threshold``; ``sqrt_pi`` and ``m15`` (-1.5) are constants of the
@@ -249,37 +255,37 @@ def _fill_surrogate(method, src, shift, alpha, sg, n, one, zero, sqrt_pi, m15):
     """
     if method == SUPER:
         for jj in range(n):
-            q = alpha[jj] * abs(src[jj] - shift[jj]) + one
+            q = alpha[jj * ps] * abs(src[jj] - shift[jj * ps]) + one
             sg[jj] = one / (q * q)
     elif method == ERFC:
         for jj in range(n):
-            u = alpha[jj] * (src[jj] - shift[jj])
+            u = alpha[jj * ps] * (src[jj] - shift[jj * ps])
             sg[jj] = (one + one) * math.exp(-(u * u)) / sqrt_pi
     elif method == TANH:
         for jj in range(n):
-            u = math.tanh(alpha[jj] * (src[jj] - shift[jj]))
+            u = math.tanh(alpha[jj * ps] * (src[jj] - shift[jj * ps]))
             sg[jj] = one - u * u
     elif method == CIRC:
         for jj in range(n):
-            w = (src[jj] - shift[jj]) / alpha[jj]
+            w = (src[jj] - shift[jj * ps]) / alpha[jj * ps]
             sg[jj] = (one + w * w) ** m15
     elif method == TRIANGLE:
         for jj in range(n):
-            r = one - abs(src[jj] - shift[jj])
-            sg[jj] = alpha[jj] * (r if r > zero else zero)
+            r = one - abs(src[jj] - shift[jj * ps])
+            sg[jj] = alpha[jj * ps] * (r if r > zero else zero)
     else:  # heaviside: no gradient through the spike
         for jj in range(n):
             sg[jj] = zero
 
 
 @njit(**_INLINE)
-def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad, n, one, zero):
+def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero):
     """One step of the adjoint for a block: from the gradients after step ``t`` to before it."""
     for jj in range(n):
         g_out = go[jj]
-        a = pb[A, jj]
+        a = pb[A, jj * ps]
         if kind == LIF or kind == LI or kind == LIF_REFRAC:
-            b = pb[B, jj]
+            b = pb[B, jj * ps]
             gvn = gv[jj]
             gvp = zero  # what reaches v directly through the refractory hold
             if kind == LIF_REFRAC:
@@ -287,9 +293,9 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad,
                 vp = sc[S_VP, t, jj]
                 rp = sc[S_RP, t, jj]
                 v1 = sc[S_V1, t, jj]
-                th = pb[TH, jj]
-                vr = pb[VR, jj]
-                rr = pb[RR, jj]
+                th = pb[TH, jj * ps]
+                vr = pb[VR, jj * ps]
+                rr = pb[RR, jj * ps]
                 zn = one if v1 - th > zero else zero
                 vn = (one - zn) * v1 + zn * vr
                 m = one if rp > zero else zero
@@ -310,8 +316,8 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad,
                 gv1 = g_out + gvn
             else:
                 v1 = sc[S_V1, t, jj]
-                vr = pb[VR, jj]
-                zz = one if v1 - pb[TH, jj] > zero else zero
+                vr = pb[VR, jj * ps]
+                zz = one if v1 - pb[TH, jj * ps] > zero else zero
                 gh = (g_out + gvn * (vr - v1)) * sg[jj]
                 gv1 = gvn * (one - zz) + gh
                 if want_pgrad:
@@ -334,14 +340,14 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad,
             gxr[jj] = a * gv1
         else:  # one-variable spiking models: LIF_BOX, LIF_BOX_SUB, IAF
             v1 = sc[S_V1, t, jj]
-            h = v1 - pb[TH, jj]
+            h = v1 - pb[TH, jj * ps]
             zz = one if h > zero else zero
             g = gv[jj]
             if kind == LIF_BOX_SUB:
                 gh = (g_out + g * (h - v1)) * sg[jj]
                 gv1 = g + gh
             else:
-                gh = (g_out + g * (pb[VR, jj] - v1)) * sg[jj]
+                gh = (g_out + g * (pb[VR, jj * ps] - v1)) * sg[jj]
                 gv1 = g * (one - zz) + gh
             if want_pgrad:
                 acc[TH, jj] -= gh
@@ -362,8 +368,7 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad,
 
 @njit(**_OPTS)
 def backward(
-    kind, x, method, gout, gt, gsT, s0, prm, pstep, gx, want_gx, gs0, gprm, want_pgrad, j0, j1,
-    blk,
+    kind, ps, x, method, gout, gt, gsT, s0, prm, gx, want_gx, gs0, gprm, want_pgrad, j0, j1, blk
 ):  # fmt: skip
     """Backward through time for neurons ``[j0, j1)``.
 
@@ -397,13 +402,12 @@ def backward(
     sc = np.empty((N_SLOTS, T if recompute else 1, blk), dtype)
     for b0 in range(j0, j1, blk):
         n = min(blk, j1 - b0)
-        _load_block(b0, n, s0, prm, pstep, v, i, rho, pb)
+        _load_block(b0, n, s0, prm, ps, v, i, rho, pb)
         if recompute:
             for t in range(T):
                 _prefetch_row(x, t + _PREFETCH_AHEAD, b0, n, False)
-                _recompute_row(
-                    kind, x[t, b0 : b0 + n], v, i, rho, pb, sc, t, want_pgrad, n, one, zero
-                )
+                xr = x[t, b0 : b0 + n]
+                _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero)
         for jj in range(n):
             gv[jj] = gsT[ROW_V, b0 + jj]
             gi[jj] = gsT[ROW_I, b0 + jj]
@@ -413,11 +417,11 @@ def backward(
         for t in range(T - 1, -1, -1):
             if not (kind == LI or kind == LI_BOX):
                 _fill_surrogate(
-                    method, sc[S_V1, t], pb[TH], pb[ALPHA], sg, n, one, zero, sqrt_pi, m15
+                    method, sc[S_V1, t], pb[TH], pb[ALPHA], ps, sg, n, one, zero, sqrt_pi, m15
                 )
-            if kind == LIF_REFRAC:
+            if kind == LIF_REFRAC:  # the counter's threshold is 0: ``zrow`` (any stride)
                 _fill_surrogate(
-                    method, sc[S_RP, t], zrow, pb[ALPHA], sgr, n, one, zero, sqrt_pi, m15
+                    method, sc[S_RP, t], zrow, pb[ALPHA], ps, sgr, n, one, zero, sqrt_pi, m15
                 )
             if gt:
                 _prefetch_row(gout, t - _PREFETCH_AHEAD, b0, n, False)
@@ -426,7 +430,7 @@ def backward(
             go = gout[t, b0 : b0 + n] if gt else go_const
             gxr = gx[t, b0 : b0 + n] if want_gx else gx_sink
             _adjoint_row(
-                kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, acc, want_pgrad, n, one, zero
+                kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero
             )
         for jj in range(n):
             gs0[ROW_V, b0 + jj] = gv[jj]

@@ -413,7 +413,7 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def _launch(name: str, kind: int, args: tuple, M: int, work: int, blk: int) -> None:
+def _launch(name: str, kind: int, ps: int, args: tuple, M: int, work: int, blk: int) -> None:
     """Run loop ``name`` over neurons ``[0, M)`` on ``torch.get_num_threads()`` threads.
 
     The neurons are cut into a few chunks per thread (edges on multiples of 16 neurons, so
@@ -425,8 +425,8 @@ def _launch(name: str, kind: int, args: tuple, M: int, work: int, blk: int) -> N
     chunks = 1 if n == 1 else min(4 * n, max(n, M // 256))
     edges = [min(M, (M * k // chunks + 15) // 16 * 16) for k in range(chunks)] + [M]
     blk = max(16, min(blk, max(b - a for a, b in zip(edges, edges[1:], strict=False))))
-    fn = _entry(name, kind, (*args, 0, M, blk))
-    args = (kind, *args)
+    fn = _entry(name, kind, ps, (*args, 0, M, blk))
+    args = (kind, ps, *args)
     if n == 1:
         fn(*args, 0, M, blk)
         return
@@ -442,29 +442,30 @@ def _launch(name: str, kind: int, args: tuple, M: int, work: int, blk: int) -> N
         f.result()
 
 
-_ENTRIES: dict[tuple[str, int, Any], Callable] = {}
+_ENTRIES: dict[tuple[str, int, int, Any], Callable] = {}
 
 
-def _entry(name: str, kind: int, args: tuple) -> Callable:
-    """The compiled loop ``name`` of ``_cpu_numba`` for model ``kind`` and these argument types.
+def _entry(name: str, kind: int, ps: int, args: tuple) -> Callable:
+    """The compiled loop ``name`` of ``_cpu_numba`` for model ``kind``, parameter stride ``ps``.
 
-    Compiling for ``types.literal(kind)`` gives every model its own machine code; keeping the
-    entry point skips numba's per-call type dispatch. All arrays the backend passes are
-    C-contiguous, so one entry per (loop, model, dtype) serves every call.
+    Compiling for ``types.literal(kind)`` and ``types.literal(ps)`` gives every model its own
+    machine code, with shared parameters in registers; only the variants a program uses get
+    compiled. Keeping the entry point skips numba's per-call type dispatch. All arrays the
+    backend passes are C-contiguous, so one entry per (loop, model, stride, dtype) serves every
+    call.
     """
-    key = (name, kind, args[0].dtype)
+    key = (name, kind, ps, args[0].dtype)
     entry = _ENTRIES.get(key)
     if entry is None:
         from numba import typeof, types
 
         from . import _cpu_numba
 
-        signature = (types.literal(kind), *(typeof(a) for a in args))
+        signature = (types.literal(kind), types.literal(ps), *(typeof(a) for a in args))
         entry = _ENTRIES[key] = getattr(_cpu_numba, name).compile(signature)
     return entry
 
 
-# ----------------------------------------------------------------------------- autograd
 _FWD_BLOCK = 8192
 _FWD_BLOCK_CACHED = 512
 _BWD_BLOCK = 1024
@@ -549,7 +550,8 @@ class _FusedSequence(torch.autograd.Function):
             _launch(
                 "forward",
                 plan.kind,
-                (xc, out.view(T, M).numpy(), s0, prm, pstep, sT),
+                pstep,
+                (xc, out.view(T, M).numpy(), s0, prm, sT),
                 M,
                 T * M,
                 _FWD_BLOCK_CACHED if cached else _FWD_BLOCK,
@@ -611,7 +613,8 @@ class _FusedSequence(torch.autograd.Function):
         _launch(
             "backward",
             plan.kind,
-            (xn, plan.method, g, gt, gsT, s0, prm, pstep,
+            pstep,
+            (xn, plan.method, g, gt, gsT, s0, prm,
              gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), want_gx, gs0,
              gprm, want_pgrad),
             M,
