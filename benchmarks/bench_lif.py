@@ -13,9 +13,11 @@ Configurations: the LIF layer alone at (T, B, N) = (100, 16, 512) and (500, 16, 
 the input requiring grad, and the Open Neuromorphic workload (Linear(N, N) + LIF, B=16, T=500)
 for the sizes in ``--on-sizes``. Forward is timed with autograd recording (as in training);
 forward+backward includes ``out.sum().backward()``. Each time is the fastest of at least
-``--repeat`` runs (short cases repeat until they fill two seconds) after one warm-up run (on a shared machine the minimum is the most reproducible
-estimate; ``--json`` keeps every sample and the medians). Peak memory is the growth of the process's peak RSS over the
-timed runs, above what the input and the model took before them.
+``--repeat`` runs (short cases repeat until they fill two seconds) after one warm-up run: on a
+shared machine the minimum is the most reproducible estimate (``--json`` keeps every sample
+and the medians). Peak memory is the growth of the process's peak RSS over the timed runs,
+above what the input, the model and a tiny warm-up run (which loads lazily imported code)
+took before them.
 
 The memory-bandwidth bound of the LIF layer is estimated from a copy of the same bytes: the
 forward pass must at least read the input and write the spikes (one copy), backward must at
@@ -138,6 +140,13 @@ def worker(
     src = torch.rand(T, B, N) if copy else None
     dst = src.clone() if copy else None  # touched now, so it does not count as peak growth
     copies: list[float] = []
+
+    # A tiny run first loads everything a framework loads lazily (numba and the compiled
+    # kernels, for the fused one), so that peak memory counts only the timed work.
+    tiny = torch.rand(2, 1, N, requires_grad=not linear)
+    forward(tiny).sum().backward()
+    clear()
+    del tiny
 
     base = _rss_mb()
     peak_before = _peak_rss_mb()
