@@ -480,3 +480,19 @@ def test_output_saved_by_autograd_is_not_reused():
         torch.testing.assert_close(gw, expected)
     finally:
         cpu.empty_cache()
+
+
+def test_numba_is_imported_only_when_a_kernel_runs():
+    """``import norse.torch`` and building layers stay light; numba loads on the first run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, norse.torch as n; layer = n.LIF(); "
+        "print('numba' in sys.modules); layer(torch.rand(3, 2)); print('numba' in sys.modules)"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert done.stdout.split() == ["False", "True"]
