@@ -502,3 +502,21 @@ def test_numba_is_imported_only_when_a_kernel_runs():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_compile_failure_falls_back_to_the_reference(monkeypatch):
+    """If numba cannot compile the loops (an incompatible install), layers still work."""
+    from norse.torch.kernels import _cpu_numba
+
+    def broken(signature):
+        raise RuntimeError("no LLVM here")
+
+    monkeypatch.setattr(cpu, "_ENTRIES", {})
+    monkeypatch.setattr(cpu, "_BROKEN", None)
+    monkeypatch.setattr(_cpu_numba.forward, "compile", broken)
+    x = torch.rand(6, 2, 3)
+    with pytest.warns(RuntimeWarning, match="could not compile"):
+        z, _ = LIF()(x)
+    assert torch.equal(z, LIF(backend="reference")(x)[0])
+    with pytest.raises(NotImplementedError, match="could not compile"):
+        LIF(backend="cpu")(x)

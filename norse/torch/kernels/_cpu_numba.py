@@ -4,10 +4,9 @@ One forward loop and one backward loop serve every model. The model ``kind`` and
 parameter stride ``ps`` are compiled in as literals (the caller compiles ``forward`` /
 ``backward`` for ``types.literal(kind)``, ``types.literal(ps)``), so each model gets its own
 machine code without dead branches, and parameters shared by all neurons (``ps = 0``, the
-common case) stay in registers. Every loop works on
-a range ``[j0, j1)`` of the flattened neurons, in blocks of ``blk`` neurons (time outer,
-neurons inner), so that the state of a block stays in cache; the Python side runs one range
-per thread (the loops release the GIL).
+common case) stay in registers. Every loop works on a range ``[j0, j1)`` of the flattened
+neurons, in blocks of ``blk`` neurons (time outer, neurons inner), so that the state of a
+block stays in cache; the Python side runs one range per thread (the loops release the GIL).
 
 Expressions are evaluated in exactly the order of the reference step functions, without
 ``fastmath``, so float64 results are bit-identical to the reference. ``error_model="numpy"``
@@ -71,7 +70,7 @@ _SQRT_PI = math.sqrt(math.pi)
 # The backward blocks are short rows (a block's trajectory must fit in cache) that the hardware
 # prefetchers pick up late; hinting the rows of the next steps keeps memory busy.
 _PREFETCH_AHEAD = 2  # rows
-_LINE = 16  # array elements per prefetch (a 64-byte line of float32)
+_LINE = 64  # bytes per cache line: one prefetch hint each
 
 
 def _prefetch_codegen(rw):
@@ -81,9 +80,14 @@ def _prefetch_codegen(rw):
         ptr = cgutils.get_item_pointer(
             context, builder, aryty, ary, [args[1], args[2]], wraparound=False
         )
+        if getattr(ptr.type, "is_opaque", False):  # LLVM 15+: opaque pointers
+            name = "llvm.prefetch.p0"
+        else:  # typed pointers
+            ptr = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+            name = "llvm.prefetch.p0i8"
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)
         builder.call(fn, [ptr, ir.Constant(i32, rw), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
 
@@ -107,7 +111,7 @@ def _prefetch_row(ary, t, j0, n, write):
     """Prefetch ``ary[t, j0 : j0 + n]``, one hint per cache line (rows of later steps)."""
     if t < 0 or t >= ary.shape[0]:
         return
-    for j in range(j0, j0 + n, _LINE):
+    for j in range(j0, j0 + n, _LINE // ary.itemsize):
         if write:
             _prefetch_write(ary, t, j)
         else:
@@ -115,10 +119,10 @@ def _prefetch_row(ary, t, j0, n, write):
 
 
 _OPTS = {"nogil": True, "cache": True, "error_model": "numpy"}
-_INLINE = {"cache": True, "error_model": "numpy"}
+_HELPER = {"cache": True, "error_model": "numpy"}
 
 
-@njit(**_INLINE)
+@njit(**_HELPER)
 def _advance(kind, xx, v, i, rho, a, b, vl, th, vr, rr, one, zero):
     """One reference step of one neuron.
 
@@ -167,7 +171,7 @@ def _advance(kind, xx, v, i, rho, a, b, vl, th, vr, rr, one, zero):
     return z, v2, i, rho, v1, zero, zero
 
 
-@njit(**_INLINE)
+@njit(**_HELPER)
 def _load_block(b0, n, s0, prm, ps, v, i, rho, pb):
     for jj in range(n):
         j = b0 + jj
@@ -179,7 +183,7 @@ def _load_block(b0, n, s0, prm, ps, v, i, rho, pb):
             pb[k, jj] = prm[k, (b0 + jj) * ps]
 
 
-@njit(**_INLINE)
+@njit(**_HELPER)
 def _forward_row(kind, xr, orow, v, i, rho, pb, ps, n, one, zero):
     for jj in range(n):
         o, v2, i2, r2, _, _, _ = _advance(
@@ -218,7 +222,7 @@ def forward(kind, ps, x, out, s0, prm, sT, j0, j1, blk):
     return 0
 
 
-@njit(**_INLINE)
+@njit(**_HELPER)
 def _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero):
     """One step of the forward pass for a block, keeping what the adjoint needs in ``sc``."""
     for jj in range(n):
@@ -243,7 +247,7 @@ def _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero)
             rho[jj] = r2
 
 
-@njit(**_INLINE)
+@njit(**_HELPER)
 def _fill_surrogate(method, src, shift, alpha, ps, sg, n, one, zero, sqrt_pi, m15):
     """``sg[j] = s'(src[j] - shift[j])``, the surrogate derivative of the threshold method.
 
@@ -278,7 +282,7 @@ def _fill_surrogate(method, src, shift, alpha, ps, sg, n, one, zero, sqrt_pi, m1
             sg[jj] = zero
 
 
-@njit(**_INLINE)
+@njit(**_HELPER)
 def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero):
     """One step of the adjoint for a block: from the gradients after step ``t`` to before it."""
     for jj in range(n):

@@ -34,6 +34,7 @@ import math
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -224,6 +225,8 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
     """Decide from metadata only: a plan, bad input, or the reason the loops cannot run it."""
     if not _HAS_NUMBA:
         return "numba is not installed (pip install numba)"
+    if _BROKEN is not None:
+        return _BROKEN
     if call.record_states:
         return "record_states needs the reference"
     if call.weights:
@@ -454,16 +457,29 @@ def _entry(name: str, kind: int, ps: int, args: tuple) -> Callable:
     backend passes are C-contiguous, so one entry per (loop, model, stride, dtype) serves every
     call.
     """
+    global _BROKEN
     key = (name, kind, ps, args[0].dtype)
     entry = _ENTRIES.get(key)
     if entry is None:
-        from numba import typeof, types
+        try:
+            from numba import typeof, types
 
-        from . import _cpu_numba
+            from . import _cpu_numba
 
-        signature = (types.literal(kind), types.literal(ps), *(typeof(a) for a in args))
-        entry = _ENTRIES[key] = getattr(_cpu_numba, name).compile(signature)
+            signature = (types.literal(kind), types.literal(ps), *(typeof(a) for a in args))
+            entry = _ENTRIES[key] = getattr(_cpu_numba, name).compile(signature)
+        except Exception as e:  # an incompatible numba/llvmlite: never break the layer
+            _BROKEN = f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
+            raise _CompileError(_BROKEN) from e
     return entry
+
+
+class _CompileError(RuntimeError):
+    """The loops failed to compile; ``auto`` falls back to the reference from then on."""
+
+
+#: why the loops cannot be compiled in this environment, once that happened
+_BROKEN: str | None = None
 
 
 _FWD_BLOCK = 8192
@@ -666,7 +682,11 @@ class CPUBackend:
             # Let the reference raise its own error for bad input (or run it, if it can).
             return reference.run(call.step, call.x, call.state, call.p, call.dt)
         inputs = plan.model.read(call.state, call.p)
-        out, vT, iT, rT = _FusedSequence.apply(plan, call.x, *inputs.states, *inputs.sources)
+        try:
+            out, vT, iT, rT = _FusedSequence.apply(plan, call.x, *inputs.states, *inputs.sources)
+        except _CompileError as e:
+            warnings.warn(f"{e}; running the reference loop instead", RuntimeWarning, stacklevel=2)
+            return reference.run(call.step, call.x, call.state, call.p, call.dt)
         return out, plan.model.write(vT, iT, rT)
 
 
