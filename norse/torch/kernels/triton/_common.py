@@ -107,6 +107,16 @@ def next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT: tl.constexpr, BLOCK: t
 
 
 @triton.jit
+def reset(z, v1, vth, vreset, SUBTRACT: tl.constexpr):
+    """The reset of :mod:`norse.torch.functional.reset`: to ``v_reset`` or by subtracting ``v_th``."""
+    if SUBTRACT:
+        v = (1.0 - z) * v1 + z * (v1 - vth)
+    else:
+        v = (1.0 - z) * v1 + z * vreset
+    return v
+
+
+@triton.jit
 def synaptic_current(i, x, cs):
     """The current's jump and decay (:mod:`norse.torch.functional.lif`): ``(i + x, i')``."""
     i1 = i + x

@@ -52,7 +52,7 @@ def _iaf_fwd_kernel(
         x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v1 = v + x
         z = (v1 - vth > 0).to(DT)
-        v = (1.0 - z) * v1 + z * vreset
+        v = C.reset(z, v1, vth, vreset, False)
         tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
         if SAVE:
             tl.store(v1_ptrs, v1.to(v1_ptr.dtype.element_ty), mask=mask)

@@ -69,7 +69,7 @@ def _lif_fwd_kernel(
         i1, i = C.synaptic_current(i, x, cs)
         v1 = v + cm * ((vleak - v) + i1)
         z = (v1 - vth > 0).to(DT)
-        v = (1.0 - z) * v1 + z * vreset
+        v = C.reset(z, v1, vth, vreset, False)
         tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
         if SAVE:
             tl.store(v1_ptrs, v1.to(v1_ptr.dtype.element_ty), mask=mask)
@@ -198,7 +198,7 @@ def _lif_bwd_kernel(
                 acc_cs += li * i1
             if G_CM:
                 z_prev = (v1_prev - vth > 0).to(DT)
-                v_prev = tl.where(has_prev, (1.0 - z_prev) * v1_prev + z_prev * vreset, v0)
+                v_prev = tl.where(has_prev, C.reset(z_prev, v1_prev, vth, vreset, False), v0)
                 acc_cm += g_v1 * ((vleak - v_prev) + i1)
         if G_VLEAK:
             acc_vleak += g_b

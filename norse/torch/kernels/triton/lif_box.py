@@ -61,10 +61,7 @@ def _lif_box_fwd_kernel(
         x, x_ptrs, x_next = C.next_input(x_ptrs, x_next, stride_xt, t, T, mask, DT, BLOCK)
         v1 = v + cm * ((x + vleak) - v)
         z = (v1 - vth > 0).to(DT)
-        if SUBTRACT:
-            v = (1.0 - z) * v1 + z * (v1 - vth)
-        else:
-            v = (1.0 - z) * v1 + z * vreset
+        v = C.reset(z, v1, vth, vreset, SUBTRACT)
         tl.store(z_ptrs, z.to(z_ptr.dtype.element_ty), mask=mask)
         if SAVE:
             tl.store(v1_ptrs, v1.to(v1_ptr.dtype.element_ty), mask=mask)
@@ -163,10 +160,7 @@ def _lif_box_bwd_kernel(
         g_b = g_v1 * cm
         if G_CM:
             z_prev = (v1_prev - vth > 0).to(DT)
-            if SUBTRACT:
-                v_prev = (1.0 - z_prev) * v1_prev + z_prev * (v1_prev - vth)
-            else:
-                v_prev = (1.0 - z_prev) * v1_prev + z_prev * vreset
+            v_prev = C.reset(z_prev, v1_prev, vth, vreset, SUBTRACT)
             v_prev = tl.where(has_prev, v_prev, v0)
             x = tl.load(x_ptrs, mask=mask, other=0.0).to(DT)
             acc_cm += g_v1 * ((x + vleak) - v_prev)

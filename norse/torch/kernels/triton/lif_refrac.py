@@ -78,7 +78,7 @@ def _lif_refrac_fwd_kernel(
         i1, i = C.synaptic_current(i, x, cs)
         v1 = v + cm * ((vleak - v) + i1)
         z_lif = (v1 - vth > 0).to(DT)
-        v_lif = (1.0 - z_lif) * v1 + z_lif * vreset
+        v_lif = C.reset(z_lif, v1, vth, vreset, False)
         # the refractory mask
         m = (rho > 0).to(DT)
         v = (1.0 - m) * v_lif + m * v
@@ -224,7 +224,7 @@ def _lif_refrac_bwd_kernel(
         b = (vleak - v) + i1
         v1 = v + cm * b
         z_lif = (v1 - vth > 0).to(DT)
-        v_lif = (1.0 - z_lif) * v1 + z_lif * vreset
+        v_lif = C.reset(z_lif, v1, vth, vreset, False)
         m = (rho > 0).to(DT)
         z = (1.0 - m) * z_lif
         r = tl.maximum(rho - m, 0.0)
