@@ -1,10 +1,11 @@
 """The numba loops behind :mod:`norse.torch.kernels.cpu` (imported lazily: numba is slow to import).
 
-One forward loop and one backward loop serve every model. The model ``kind`` and the
-parameter stride ``ps`` are compiled in as literals (the caller compiles ``forward`` /
-``backward`` for ``types.literal(kind)``, ``types.literal(ps)``), so each model gets its own
-machine code without dead branches, and parameters shared by all neurons (``ps = 0``, the
-common case) stay in registers. Every loop works on a range ``[j0, j1)`` of the flattened
+One forward loop and one backward loop serve every model. The model ``kind``, the
+parameter stride ``ps`` and (backward) the surrogate ``method`` are compiled in as literals
+(the caller compiles for ``types.literal(...)`` of each), so each model gets its own machine
+code without dead branches, the surrogate derivative is computed inside the adjoint's
+vectorised loop, and parameters shared by all neurons (``ps = 0``, the common case) stay in
+registers. Every loop works on a range ``[j0, j1)`` of the flattened
 neurons, in blocks of ``blk`` neurons (time outer, neurons inner), so that the state of a
 block stays in cache; the Python side runs one range per thread (the loops release the GIL).
 
@@ -248,42 +249,36 @@ def _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero)
 
 
 @njit(**_HELPER)
-def _fill_surrogate(method, src, shift, alpha, ps, sg, n, one, zero, sqrt_pi, m15):
-    """``sg[j] = s'(src[j] - shift[j])``, the surrogate derivative of the threshold method.
+def _surrogate(method, h, alpha, one, zero, sqrt_pi, m15):
+    """``s'(h)``: the surrogate derivative of the threshold ``method`` at ``h = v - v_th``.
 
-    ``ps`` is the parameter stride, a compile-time 0 (one value for all neurons) or 1.
-
-    One loop per method (the branch stays outside the loops, so they vectorise). The formulas
-    are those of ``functional.threshold``; ``sqrt_pi`` and ``m15`` (-1.5) are constants of the
-    working dtype, so that float32 stays float32.
+    ``method`` is a compile-time literal, so each backward loop holds only its own formula
+    (inlined into the adjoint's loop, which stays vectorised). The formulas are those of
+    ``functional.threshold``; ``sqrt_pi`` and ``m15`` (-1.5) are constants of the working
+    dtype, so that float32 stays float32.
     """
     if method == SUPER:
-        for jj in range(n):
-            q = alpha[jj * ps] * abs(src[jj] - shift[jj * ps]) + one
-            sg[jj] = one / (q * q)
-    elif method == ERFC:
-        for jj in range(n):
-            u = alpha[jj * ps] * (src[jj] - shift[jj * ps])
-            sg[jj] = (one + one) * math.exp(-(u * u)) / sqrt_pi
-    elif method == TANH:
-        for jj in range(n):
-            u = math.tanh(alpha[jj * ps] * (src[jj] - shift[jj * ps]))
-            sg[jj] = one - u * u
-    elif method == CIRC:
-        for jj in range(n):
-            w = (src[jj] - shift[jj * ps]) / alpha[jj * ps]
-            sg[jj] = (one + w * w) ** m15
-    elif method == TRIANGLE:
-        for jj in range(n):
-            r = one - abs(src[jj] - shift[jj * ps])
-            sg[jj] = alpha[jj * ps] * (r if r > zero else zero)
-    else:  # heaviside: no gradient through the spike
-        for jj in range(n):
-            sg[jj] = zero
+        q = alpha * abs(h) + one
+        return one / (q * q)
+    if method == ERFC:
+        u = alpha * h
+        return (one + one) * math.exp(-(u * u)) / sqrt_pi
+    if method == TANH:
+        u = math.tanh(alpha * h)
+        return one - u * u
+    if method == CIRC:
+        w = h / alpha
+        return (one + w * w) ** m15
+    if method == TRIANGLE:
+        r = one - abs(h)
+        return alpha * (r if r > zero else zero)
+    return zero  # heaviside: no gradient through the spike
 
 
 @njit(**_HELPER)
-def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero):
+def _adjoint_row(
+    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero, sqrt_pi, m15
+):  # fmt: skip
     """One step of the adjoint for a block: from the gradients after step ``t`` to before it."""
     for jj in range(n):
         g_out = go[jj]
@@ -312,7 +307,8 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pg
                 gm = gv[jj] * (vp - vn) - gz * zn - g_r
                 gvp = gv[jj] * m
                 gvn = gv[jj] * (one - m)
-                gr[jj] = g_r + gm * sgr[jj]
+                sgr = _surrogate(method, rp - zero, pb[ALPHA, jj * ps], one, zero, sqrt_pi, m15)
+                gr[jj] = g_r + gm * sgr
                 if want_pgrad:
                     acc[RR, jj] += grho * z
                 g_out = gz * (one - m)
@@ -321,8 +317,10 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pg
             else:
                 v1 = sc[S_V1, t, jj]
                 vr = pb[VR, jj * ps]
-                zz = one if v1 - pb[TH, jj * ps] > zero else zero
-                gh = (g_out + gvn * (vr - v1)) * sg[jj]
+                h = v1 - pb[TH, jj * ps]
+                zz = one if h > zero else zero
+                sg = _surrogate(method, h, pb[ALPHA, jj * ps], one, zero, sqrt_pi, m15)
+                gh = (g_out + gvn * (vr - v1)) * sg
                 gv1 = gvn * (one - zz) + gh
                 if want_pgrad:
                     acc[TH, jj] -= gh
@@ -347,11 +345,12 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pg
             h = v1 - pb[TH, jj * ps]
             zz = one if h > zero else zero
             g = gv[jj]
+            sg = _surrogate(method, h, pb[ALPHA, jj * ps], one, zero, sqrt_pi, m15)
             if kind == LIF_BOX_SUB:
-                gh = (g_out + g * (h - v1)) * sg[jj]
+                gh = (g_out + g * (h - v1)) * sg
                 gv1 = g + gh
             else:
-                gh = (g_out + g * (pb[VR, jj * ps] - v1)) * sg[jj]
+                gh = (g_out + g * (pb[VR, jj * ps] - v1)) * sg
                 gv1 = g * (one - zz) + gh
             if want_pgrad:
                 acc[TH, jj] -= gh
@@ -372,7 +371,7 @@ def _adjoint_row(kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pg
 
 @njit(**_OPTS)
 def backward(
-    kind, ps, x, method, gout, gt, gsT, s0, prm, gx, want_gx, gs0, gprm, want_pgrad, j0, j1, blk
+    kind, ps, method, x, gout, gt, gsT, s0, prm, gx, want_gx, gs0, gprm, want_pgrad, j0, j1, blk
 ):  # fmt: skip
     """Backward through time for neurons ``[j0, j1)``.
 
@@ -394,9 +393,6 @@ def backward(
     gv = np.empty(blk, dtype)
     gi = np.empty(blk, dtype)
     gr = np.empty(blk, dtype)
-    sg = np.zeros(blk, dtype)
-    sgr = np.zeros(blk, dtype)
-    zrow = np.zeros(blk, dtype)
     go_const = np.full(blk, gout[0, 0])
     gx_sink = np.empty(blk, dtype)
     pb = np.empty((N_PARAMS, blk), dtype)
@@ -419,14 +415,6 @@ def backward(
         if want_pgrad:
             acc[:, :] = 0.0
         for t in range(T - 1, -1, -1):
-            if not (kind == LI or kind == LI_BOX):
-                _fill_surrogate(
-                    method, sc[S_V1, t], pb[TH], pb[ALPHA], ps, sg, n, one, zero, sqrt_pi, m15
-                )
-            if kind == LIF_REFRAC:  # the counter's threshold is 0: ``zrow`` (any stride)
-                _fill_surrogate(
-                    method, sc[S_RP, t], zrow, pb[ALPHA], ps, sgr, n, one, zero, sqrt_pi, m15
-                )
             if gt:
                 _prefetch_row(gout, t - _PREFETCH_AHEAD, b0, n, False)
             if want_gx:
@@ -434,8 +422,9 @@ def backward(
             go = gout[t, b0 : b0 + n] if gt else go_const
             gxr = gx[t, b0 : b0 + n] if want_gx else gx_sink
             _adjoint_row(
-                kind, t, go, sg, sgr, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero
-            )
+                kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero,
+                sqrt_pi, m15,
+            )  # fmt: skip
         for jj in range(n):
             gs0[ROW_V, b0 + jj] = gv[jj]
             gs0[ROW_I, b0 + jj] = gi[jj]

@@ -416,8 +416,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def _launch(name: str, kind: int, ps: int, args: tuple, M: int, work: int, blk: int) -> None:
+def _launch(name: str, literals: tuple[int, ...], args: tuple, M: int, work: int, blk: int) -> None:
     """Run loop ``name`` over neurons ``[0, M)`` on ``torch.get_num_threads()`` threads.
+
+    ``literals`` are the loop's leading compile-time arguments (model kind, parameter stride,
+    and for backward the surrogate method); ``args`` the rest, before the neuron range.
 
     The neurons are cut into a few chunks per thread (edges on multiples of 16 neurons, so
     threads never share a cache line) that the threads take in turn: a thread slowed down by
@@ -428,8 +431,8 @@ def _launch(name: str, kind: int, ps: int, args: tuple, M: int, work: int, blk: 
     chunks = 1 if n == 1 else min(4 * n, max(n, M // 256))
     edges = [min(M, (M * k // chunks + 15) // 16 * 16) for k in range(chunks)] + [M]
     blk = max(16, min(blk, max(b - a for a, b in zip(edges, edges[1:], strict=False))))
-    fn = _entry(name, kind, ps, (*args, 0, M, blk))
-    args = (kind, ps, *args)
+    fn = _entry(name, literals, (*args, 0, M, blk))
+    args = (*literals, *args)
     if n == 1:
         fn(*args, 0, M, blk)
         return
@@ -445,20 +448,20 @@ def _launch(name: str, kind: int, ps: int, args: tuple, M: int, work: int, blk: 
         f.result()
 
 
-_ENTRIES: dict[tuple[str, int, int, Any], Callable] = {}
+_ENTRIES: dict[tuple[Any, ...], Callable] = {}
 
 
-def _entry(name: str, kind: int, ps: int, args: tuple) -> Callable:
-    """The compiled loop ``name`` of ``_cpu_numba`` for model ``kind``, parameter stride ``ps``.
+def _entry(name: str, literals: tuple[int, ...], args: tuple) -> Callable:
+    """The compiled loop ``name`` of ``_cpu_numba`` for the compile-time ``literals``.
 
-    Compiling for ``types.literal(kind)`` and ``types.literal(ps)`` gives every model its own
-    machine code, with shared parameters in registers; only the variants a program uses get
-    compiled. Keeping the entry point skips numba's per-call type dispatch. All arrays the
-    backend passes are C-contiguous, so one entry per (loop, model, stride, dtype) serves every
-    call.
+    Compiling for ``types.literal`` model kind, parameter stride (and surrogate method) gives
+    every model its own machine code without dead branches, with shared parameters in
+    registers; only the variants a program uses get compiled. Keeping the entry point skips
+    numba's per-call type dispatch. All arrays the backend passes are C-contiguous, so one
+    entry per (loop, literals, dtype) serves every call.
     """
     global _BROKEN
-    key = (name, kind, ps, args[0].dtype)
+    key = (name, *literals, args[0].dtype)
     entry = _ENTRIES.get(key)
     if entry is None:
         try:
@@ -466,7 +469,7 @@ def _entry(name: str, kind: int, ps: int, args: tuple) -> Callable:
 
             from . import _cpu_numba
 
-            signature = (types.literal(kind), types.literal(ps), *(typeof(a) for a in args))
+            signature = (*(types.literal(v) for v in literals), *(typeof(a) for a in args))
             entry = _ENTRIES[key] = getattr(_cpu_numba, name).compile(signature)
         except Exception as e:  # an incompatible numba/llvmlite: never break the layer
             _BROKEN = f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
@@ -565,8 +568,7 @@ class _FusedSequence(torch.autograd.Function):
             cached = x.numel() * x.element_size() <= 8 << 20
             _launch(
                 "forward",
-                plan.kind,
-                pstep,
+                (plan.kind, pstep),
                 (xc, out.view(T, M).numpy(), s0, prm, sT),
                 M,
                 T * M,
@@ -628,9 +630,8 @@ class _FusedSequence(torch.autograd.Function):
         prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
         _launch(
             "backward",
-            plan.kind,
-            pstep,
-            (xn, plan.method, g, gt, gsT, s0, prm,
+            (plan.kind, pstep, plan.method),
+            (xn, g, gt, gsT, s0, prm,
              gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), want_gx, gs0,
              gprm, want_pgrad),
             M,
