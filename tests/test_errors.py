@@ -128,6 +128,31 @@ def test_wrong_parameter_class(spec, kind, model_kwargs):
         make(spec, kind, model_kwargs, p=("not", "parameters"))
 
 
+@pytest.mark.parametrize("spec, kind", CASES)
+def test_per_neuron_parameter_of_the_wrong_shape(spec, kind, model_kwargs):
+    """A per-neuron parameter tensor that does not fit the neurons: our error, not torch's."""
+    if "p" not in _constructor_args(spec, kind):
+        pytest.skip("the module takes no p")
+    p, name = _widen_first_number(make(spec, kind, model_kwargs).p, 7)  # 7 fits no shape here
+    m = make(spec, kind, model_kwargs, p=p)
+    with pytest.raises(ValueError, match=rf"parameter {re.escape(name)} has shape \(7,\)"):
+        m(good_input(kind))
+
+
+def _widen_first_number(p, n, prefix=""):
+    """``p`` with its first numeric field replaced by ``n`` copies of its value, and its name."""
+    for field, value in zip(p._fields, p, strict=True):
+        if hasattr(value, "_fields"):
+            inner = _widen_first_number(value, n, f"{prefix}{field}.")
+            if inner is not None:
+                return p._replace(**{field: inner[0]}), inner[1]
+        elif isinstance(value, float) or (
+            isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point()
+        ):
+            return p._replace(**{field: torch.full((n,), float(value))}), prefix + field
+    return None
+
+
 def _constructor_args(spec, kind) -> set[str]:
     import inspect
 

@@ -136,6 +136,35 @@ def check_parameters(p: Any, who: str, allowed_methods: tuple[str, ...] = ()) ->
             raise ValueError(f"{who}: parameter {name} is NaN; pass a finite value")
 
 
+def check_parameter_shapes(p: Any, shape: tuple[int, ...], who: str, _prefix: str = "") -> None:
+    """Per-neuron parameter tensors must broadcast with the neurons' ``shape``.
+
+    Raises the ValueError that torch would otherwise raise from deep inside a step function
+    ("The size of tensor a (3) must match ..."), naming the parameter and the shapes.
+
+    Example:
+        >>> from norse.torch.functional.lif import LIFParameters
+        >>> check_parameter_shapes(LIFParameters(v_th=torch.ones(5)), (2, 3), "LIFCell")
+        Traceback (most recent call last):
+        ...
+        ValueError: LIFCell: parameter v_th has shape (5,), which does not broadcast with the neurons' shape (2, 3); give it shape (3,) or (2, 3) (one value per neuron), or a single number
+    """  # noqa: E501
+    if not is_namedtuple(p):
+        return
+    for name, value in zip(p._fields, p, strict=True):
+        if is_namedtuple(value):
+            check_parameter_shapes(value, shape, who, f"{_prefix}{name}.")
+        elif isinstance(value, torch.Tensor) and value.dim() > 0:
+            pairs = zip(reversed(value.shape), reversed(shape), strict=False)
+            if any(a != b and a != 1 and b != 1 for a, b in pairs):
+                hint = f"shape {tuple(shape[-1:])} or {tuple(shape)}" if shape else "a 0-dim value"
+                raise ValueError(
+                    f"{who}: parameter {_prefix}{name} has shape {tuple(value.shape)}, which "
+                    f"does not broadcast with the neurons' shape {tuple(shape)}; give it {hint} "
+                    "(one value per neuron), or a single number"
+                )
+
+
 class StateTemplate(NamedTuple):
     """Shape, dtype and device that a module builds its state for."""
 

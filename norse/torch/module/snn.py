@@ -35,7 +35,14 @@ import torch
 from torch import Tensor, nn
 
 from .. import kernels
-from .._spec import NeuronSpec, build_state, check_parameters, is_namedtuple, state_dtype
+from .._spec import (
+    NeuronSpec,
+    build_state,
+    check_parameter_shapes,
+    check_parameters,
+    is_namedtuple,
+    state_dtype,
+)
 from ..kernels.reference import _merge_states  # noqa: F401  (1.1.0's private name)
 
 FeedforwardActivation = Callable[..., tuple[Tensor, Any]]
@@ -451,14 +458,17 @@ class _Constructed(_NeuronModule):
         if self._recurrent:
             self._check_features(input_tensor)  # type: ignore[attr-defined]
         state = self._resolve_state(input_tensor, state)
+        p = self.p
+        if self.spec is not None:
+            check_parameter_shapes(p, self._neuron_shape(input_tensor), who)
         step = self._step_for(input_tensor)
         if not self._layer:
-            return step(input_tensor, state, *self._weights(), self.p, self.dt)
+            return step(input_tensor, state, *self._weights(), p, self.dt)
         return kernels.run(
             step,
             input_tensor,
             state,
-            self.p,
+            p,
             self.dt,
             spec=self.spec,
             weights=self._weights(),
