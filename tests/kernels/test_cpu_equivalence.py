@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -255,6 +256,49 @@ def test_every_surrogate(name, method):
     x = drive(name, (17, 3, 7), F64)
     state = MODELS[name].state((3, 7), (3, 7), F64)
     check(name, x, state, p)
+
+
+@pytest.mark.parametrize("alpha", [4.0, 100.0])
+@pytest.mark.parametrize("method", ["tanh", "heavi_erfc", "circ"])
+def test_library_function_surrogates_float32(method, alpha):
+    """The surrogates whose formula calls exp, tanh or a power, in float32 (their own code).
+
+    With ``alpha = 100`` most steps lie where the reference's derivative underflows to 0 or a
+    denormal, and the fused one is clamped to a tiny normal number instead.
+    """
+    p = lif.LIFParameters(
+        tau_syn_inv=torch.tensor(200.0), tau_mem_inv=torch.tensor(110.0),
+        v_th=torch.tensor(0.4), method=method, alpha=torch.tensor(alpha),
+    )  # fmt: skip
+    x = drive("lif", (40, 3, 33), F32)
+    check("lif", x, MODELS["lif"].state((3, 33), (3, 33), F32), p)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_matches_libm(dtype):
+    """The kernels' vectorisable ``exp``: within 2 ulp of numpy's on its whole range."""
+    from numba import njit
+
+    from norse.torch.kernels import _cpu_numba
+
+    @njit
+    def run(xs, out):
+        for j in range(xs.size):
+            out[j] = _cpu_numba._exp(xs[j])
+
+    lo = -87.0 if dtype == np.float32 else -708.0
+    gen = np.random.default_rng(0)
+    xs = np.concatenate(
+        [gen.uniform(lo - 30, 88 if dtype == np.float32 else 709, 100_000),
+         gen.uniform(-1, 1, 10_000), [0.0, -0.0, lo, np.nan, -np.inf]]
+    ).astype(dtype)  # fmt: skip
+    out = np.empty_like(xs)
+    run(xs, out)
+    want = np.exp(np.maximum(xs.astype(np.float64), lo))  # below ``lo``: exp(lo), never denormal
+    finite = ~np.isnan(xs)
+    err = np.abs(out[finite] - want[finite]) / want[finite]
+    assert err.max() <= 2 * np.finfo(dtype).eps, err.max()
+    assert out.dtype == dtype and np.isnan(out[~finite]).all()
 
 
 # float32 with per-neuron parameters for two models only: each model, dtype and parameter

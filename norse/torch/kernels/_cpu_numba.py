@@ -27,13 +27,14 @@ The codes live in ``_cpu_layout``; numba's cache only tracks this file, so clear
 
 from __future__ import annotations
 
+import decimal
 import math
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._cpu_layout import (
     ALPHA,
@@ -248,27 +249,132 @@ def _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero)
             rho[jj] = r2
 
 
+def _split_ln2(bits: int) -> tuple[float, float]:
+    """``ln 2`` as ``hi + lo``: ``hi`` keeps ``bits`` significant bits, so ``k * hi`` is exact."""
+    ln2 = decimal.Context(prec=60).ln(decimal.Decimal(2))
+    mantissa, exponent = math.frexp(float(ln2))
+    hi = math.ldexp(math.floor(math.ldexp(mantissa, bits)), exponent - bits)
+    return hi, float(ln2 - decimal.Decimal(hi))
+
+
+# exp(x) = 2**k exp(r), x = k ln 2 + r, |r| <= ln(2)/2, for float64 and float32 (``_exp``):
+# ``k ln 2`` is subtracted in two parts (Cody-Waite), the first exact for every ``k`` in range;
+# exp(r) is its Taylor polynomial (degree 13 and 7: truncation below 1e-17 and 1e-8
+# relative, under half an ulp); 2**k is put together from its bits. Arguments are clamped
+# from below so that 2**k stays a normal number: no denormals, which are slow to compute with.
+_LOG2E = 1.0 / math.log(2.0)
+_LN2_HI, _LN2_LO = _split_ln2(32)
+_EXP_MIN = -708.0  # exp(-708) ~ 3e-308
+_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = (
+    1.0 / math.factorial(n) for n in range(2, 14)
+)
+_F = np.float32
+_LOG2E_F = _F(_LOG2E)
+_LN2_HI_F, _LN2_LO_F = (_F(v) for v in _split_ln2(16))
+_EXP_MIN_F = _F(-87.0)  # exp(-87) ~ 1.6e-38
+_F2, _F3, _F4, _F5, _F6, _F7 = (_F(1.0 / math.factorial(n)) for n in range(2, 8))
+
+
+def _pow2_codegen(bias: int, shift: int, ity: ir.IntType, fty: ir.Type):
+    def codegen(context, builder, sig, args):
+        k = context.cast(builder, args[0], sig.args[0], types.int64)
+        k = builder.trunc(k, ity) if ity.width < 64 else k
+        bits = builder.shl(builder.add(k, ir.Constant(ity, bias)), ir.Constant(ity, shift))
+        return builder.bitcast(bits, fty)
+
+    return codegen
+
+
+@intrinsic
+def _pow2(typingctx, k):
+    """``2.0 ** k`` as a float64, for an integer ``-1022 <= k <= 1023`` (from its bits)."""
+    if not isinstance(k, types.Integer):
+        return None
+    return types.float64(k), _pow2_codegen(1023, 52, ir.IntType(64), ir.DoubleType())
+
+
+@intrinsic
+def _pow2_f(typingctx, k):
+    """``2.0 ** k`` as a float32, for an integer ``-126 <= k <= 127`` (from its bits)."""
+    if not isinstance(k, types.Integer):
+        return None
+    return types.float32(k), _pow2_codegen(127, 23, ir.IntType(32), ir.FloatType())
+
+
+@intrinsic
+def _like(typingctx, ref, value):
+    """``value`` converted to the type of ``ref`` (to go back to the working dtype)."""
+    return ref(ref, value), lambda context, builder, sig, args: context.cast(
+        builder, args[1], sig.args[1], sig.args[0]
+    )
+
+
+def _exp(x):
+    """``exp(x)`` in the dtype of ``x`` (float32 or float64), for ``x <= 88``, in plain arithmetic.
+
+    libm's ``exp`` is a call that stops LLVM from vectorising the adjoint's loop (numba's
+    wheels have no vector math library), which made the ``heavi_erfc`` and ``tanh``
+    surrogates 8-10x slower than SuperSpike. Within a few ulp of libm; arguments below -708
+    (float64) or -87 (float32) give ``exp`` of that bound, about 3e-308 or 1.6e-38, where the
+    reference underflows to 0 or a denormal; NaN stays NaN.
+    """
+    raise NotImplementedError("_exp is only callable from compiled code")
+
+
+@overload(_exp, jit_options=_HELPER)
+def _exp_impl(x):
+    if x == types.float32:
+
+        def exp32(x):
+            if x < _EXP_MIN_F:
+                x = _EXP_MIN_F
+            kf = np.floor(x * _LOG2E_F + _F(0.5))
+            r = (x - kf * _LN2_HI_F) - kf * _LN2_LO_F
+            p = ((((_F7 * r + _F6) * r + _F5) * r + _F4) * r + _F3) * r + _F2
+            p = (p * r + _F(1.0)) * r + _F(1.0)
+            return p * _pow2_f(int(kf) if kf == kf else 0)  # NaN: p is NaN already
+
+        return exp32
+    if x == types.float64:
+
+        def exp64(x):
+            if x < _EXP_MIN:
+                x = _EXP_MIN
+            kf = np.floor(x * _LOG2E + 0.5)
+            r = (x - kf * _LN2_HI) - kf * _LN2_LO
+            p = ((((_C13 * r + _C12) * r + _C11) * r + _C10) * r + _C9) * r + _C8
+            p = (((((p * r + _C7) * r + _C6) * r + _C5) * r + _C4) * r + _C3) * r + _C2
+            p = (p * r + 1.0) * r + 1.0
+            return p * _pow2(int(kf) if kf == kf else 0)
+
+        return exp64
+    return None
+
+
 @njit(**_HELPER)
-def _surrogate(method, h, alpha, one, zero, sqrt_pi, m15):
+def _surrogate(method, h, alpha, one, zero):
     """``s'(h)``: the surrogate derivative of the threshold ``method`` at ``h = v - v_th``.
 
     ``method`` is a compile-time literal, so each backward loop holds only its own formula
-    (inlined into the adjoint's loop, which stays vectorised). The formulas are those of
-    ``functional.threshold``; ``sqrt_pi`` and ``m15`` (-1.5) are constants of the working
-    dtype, so that float32 stays float32.
+    (inlined into the adjoint's loop, which stays vectorised: no calls into libm). The
+    formulas are those of ``functional.threshold``, rewritten where a library function would
+    be called: ``1 - tanh(u)**2`` as ``4 e / (1 + e)**2`` with ``e = exp(-2|u|)`` (no
+    cancellation), ``q**-1.5`` as ``1 / (q sqrt(q))``, and ``exp`` as :func:`_exp`.
     """
     if method == SUPER:
         q = alpha * abs(h) + one
         return one / (q * q)
+    two = one + one
     if method == ERFC:
         u = alpha * h
-        return (one + one) * math.exp(-(u * u)) / sqrt_pi
+        return two * _exp(-(u * u)) / _like(one, _SQRT_PI)
     if method == TANH:
-        u = math.tanh(alpha * h)
-        return one - u * u
+        e = _exp(-two * abs(alpha * h))
+        return (two + two) * e / ((one + e) * (one + e))
     if method == CIRC:
         w = h / alpha
-        return (one + w * w) ** m15
+        q = one + w * w
+        return one / (q * math.sqrt(q))
     if method == TRIANGLE:
         r = one - abs(h)
         return alpha * (r if r > zero else zero)
@@ -277,7 +383,7 @@ def _surrogate(method, h, alpha, one, zero, sqrt_pi, m15):
 
 @njit(**_HELPER)
 def _adjoint_row(
-    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero, sqrt_pi, m15
+    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero
 ):  # fmt: skip
     """One step of the adjoint for a block: from the gradients after step ``t`` to before it."""
     for jj in range(n):
@@ -307,7 +413,7 @@ def _adjoint_row(
                 gm = gv[jj] * (vp - vn) - gz * zn - g_r
                 gvp = gv[jj] * m
                 gvn = gv[jj] * (one - m)
-                sgr = _surrogate(method, rp - zero, pb[ALPHA, jj * ps], one, zero, sqrt_pi, m15)
+                sgr = _surrogate(method, rp - zero, pb[ALPHA, jj * ps], one, zero)
                 gr[jj] = g_r + gm * sgr
                 if want_pgrad:
                     acc[RR, jj] += grho * z
@@ -319,7 +425,7 @@ def _adjoint_row(
                 vr = pb[VR, jj * ps]
                 h = v1 - pb[TH, jj * ps]
                 zz = one if h > zero else zero
-                sg = _surrogate(method, h, pb[ALPHA, jj * ps], one, zero, sqrt_pi, m15)
+                sg = _surrogate(method, h, pb[ALPHA, jj * ps], one, zero)
                 gh = (g_out + gvn * (vr - v1)) * sg
                 gv1 = gvn * (one - zz) + gh
                 if want_pgrad:
@@ -345,7 +451,7 @@ def _adjoint_row(
             h = v1 - pb[TH, jj * ps]
             zz = one if h > zero else zero
             g = gv[jj]
-            sg = _surrogate(method, h, pb[ALPHA, jj * ps], one, zero, sqrt_pi, m15)
+            sg = _surrogate(method, h, pb[ALPHA, jj * ps], one, zero)
             if kind == LIF_BOX_SUB:
                 gh = (g_out + g * (h - v1)) * sg
                 gv1 = g + gh
@@ -385,8 +491,6 @@ def backward(
     dtype = x.dtype
     one = dtype.type(1.0)
     zero = dtype.type(0.0)
-    sqrt_pi = dtype.type(_SQRT_PI)
-    m15 = dtype.type(-1.5)
     v = np.empty(blk, dtype)
     i = np.empty(blk, dtype)
     rho = np.empty(blk, dtype)
@@ -407,7 +511,12 @@ def backward(
             for t in range(T):
                 _prefetch_row(x, t + _PREFETCH_AHEAD, b0, n, False)
                 xr = x[t, b0 : b0 + n]
-                _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, want_pgrad, n, one, zero)
+                # A constant flag at each call, so that each inlined copy of the loop keeps
+                # only its own branch (a flag tested inside the loop can stop vectorisation).
+                if want_pgrad:
+                    _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, True, n, one, zero)
+                else:
+                    _recompute_row(kind, xr, v, i, rho, pb, ps, sc, t, False, n, one, zero)
         for jj in range(n):
             gv[jj] = gsT[ROW_V, b0 + jj]
             gi[jj] = gsT[ROW_I, b0 + jj]
@@ -421,10 +530,14 @@ def backward(
                 _prefetch_row(gx, t - _PREFETCH_AHEAD, b0, n, True)
             go = gout[t, b0 : b0 + n] if gt else go_const
             gxr = gx[t, b0 : b0 + n] if want_gx else gx_sink
-            _adjoint_row(
-                kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero,
-                sqrt_pi, m15,
-            )  # fmt: skip
+            if want_pgrad:  # (a constant flag at each call, as above)
+                _adjoint_row(
+                    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, True, n, one, zero
+                )
+            else:
+                _adjoint_row(
+                    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, False, n, one, zero
+                )
         for jj in range(n):
             gs0[ROW_V, b0 + jj] = gv[jj]
             gs0[ROW_I, b0 + jj] = gi[jj]
