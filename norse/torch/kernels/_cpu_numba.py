@@ -34,6 +34,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.compiler import Compiler
 from numba.extending import intrinsic, overload
 
 from ._cpu_layout import (
@@ -120,8 +121,26 @@ def _prefetch_row(ary, t, j0, n, write):
             _prefetch_read(ary, t, j)
 
 
-_OPTS = {"nogil": True, "cache": True, "error_model": "numpy"}
-_HELPER = {"cache": True, "error_model": "numpy"}
+class _NoAliasCompiler(Compiler):
+    """numba's pipeline, with every array argument marked ``noalias`` for LLVM.
+
+    No two arrays handed to these loops overlap where one of them is written (outputs and
+    scratch are always fresh buffers). Without the promise, LLVM guards each vectorised row
+    loop with run-time overlap checks between every pair of its arrays (a few dozen compares
+    per row) and cannot keep loop-invariant loads in registers; with it, a backward block of
+    128 neurons costs 0.6 instead of 1.2 ns per neuron-step in cache.
+    """
+
+    def define_pipelines(self):
+        self.state.flags.noalias = True
+        return super().define_pipelines()
+
+
+_OPTS = {"nogil": True, "cache": True, "error_model": "numpy", "pipeline_class": _NoAliasCompiler}
+_HELPER = {"cache": True, "error_model": "numpy", "pipeline_class": _NoAliasCompiler}
+# The adjoint may fuse multiply-adds (gradients to rounding); forward and recompute may not,
+# so that their spikes and states stay bit-identical to the reference.
+_ADJ = {**_HELPER, "fastmath": {"contract"}}
 
 
 @njit(**_HELPER)
@@ -351,7 +370,7 @@ def _exp_impl(x):
     return None
 
 
-@njit(**_HELPER)
+@njit(**_ADJ)
 def _surrogate(method, h, alpha, one, zero):
     """``s'(h)``: the surrogate derivative of the threshold ``method`` at ``h = v - v_th``.
 
@@ -381,7 +400,7 @@ def _surrogate(method, h, alpha, one, zero):
     return zero  # heaviside: no gradient through the spike
 
 
-@njit(**_HELPER)
+@njit(**_ADJ)
 def _adjoint_row(
     kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero
 ):  # fmt: skip
