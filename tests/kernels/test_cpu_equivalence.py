@@ -351,6 +351,16 @@ def test_gradient_paths(name):
     assert not out.requires_grad and not any(t.requires_grad for t in leaves(s))
 
 
+@pytest.mark.parametrize("T", [1, 2, 17])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gradients_without_input_gradient(name, T):
+    """Only the initial state and the parameters want gradients: the adjoint writes its input
+    gradients to scratch rows (two in turn) and still carries them to the initial state."""
+    p = MODELS[name].params((), F64, "super", True)
+    x = drive(name, (T, 3, 5), F64).detach()
+    check(name, x, MODELS[name].state((3, 5), (3, 5), F64), p)
+
+
 @pytest.mark.parametrize("name", SPIKING)
 def test_heaviside_spikes_carry_no_gradient(name):
     p = MODELS[name].params((), F64, "heaviside", False)

@@ -405,7 +405,11 @@ def _surrogate(method, h, alpha, one, zero):
 def _adjoint_row(
     kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, want_pgrad, n, one, zero
 ):  # fmt: skip
-    """One step of the adjoint for a block: from the gradients after step ``t`` to before it."""
+    """One step of the adjoint for a block: from the gradients after step ``t`` to before it.
+
+    ``gv`` and ``gr`` are updated in place; the current's gradient is read from ``gi`` and
+    written to ``gxr`` only (it is also the input's gradient), which saves a store per neuron.
+    """
     for jj in range(n):
         g_out = go[jj]
         a = pb[A, jj * ps]
@@ -456,8 +460,10 @@ def _adjoint_row(
                 acc[VL, jj] += a * gv1
                 acc[A, jj] += gv1 * sc[S_D, t, jj]
                 acc[B, jj] += gi[jj] * sc[S_I1, t, jj]
-            gv[jj] = gv1 - a * gv1 + gvp
-            gi[jj] = gi1
+            if kind == LIF_REFRAC:
+                gv[jj] = gv1 - a * gv1 + gvp
+            else:  # (adding a zero would cost an instruction: x + 0 is not x for x = -0)
+                gv[jj] = gv1 - a * gv1
             gxr[jj] = gi1
         elif kind == LI_BOX:
             gv1 = g_out + gv[jj]
@@ -519,6 +525,7 @@ def backward(
     gr = np.empty(blk, dtype)
     go_const = np.full(blk, gout[0, 0])
     gx_sink = np.empty(blk, dtype)
+    gx_sink2 = np.empty(blk, dtype)
     pb = np.empty((N_PARAMS, blk), dtype)
     acc = np.zeros((N_PARAMS, blk), np.float64)
     # Without spikes, the adjoint needs the trajectory only for parameter gradients.
@@ -543,24 +550,32 @@ def backward(
             gr[jj] = gsT[ROW_RHO, b0 + jj]
         if want_pgrad:
             acc[:, :] = 0.0
+        # The current's gradient after step t is the input's gradient at t + 1: read it from
+        # the row written last (two sinks in turn when the input needs no gradient).
+        gin = gi
         for t in range(T - 1, -1, -1):
             if gt:
                 _prefetch_row(gout, t - _PREFETCH_AHEAD, b0, n, False)
             if want_gx:
                 _prefetch_row(gx, t - _PREFETCH_AHEAD, b0, n, True)
             go = gout[t, b0 : b0 + n] if gt else go_const
-            gxr = gx[t, b0 : b0 + n] if want_gx else gx_sink
+            if want_gx:
+                gxr = gx[t, b0 : b0 + n]
+            else:
+                gxr = gx_sink if t % 2 == 0 else gx_sink2
             if want_pgrad:  # (a constant flag at each call, as above)
                 _adjoint_row(
-                    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, True, n, one, zero
+                    kind, method, t, go, sc, gv, gin, gr, gxr, pb, ps, acc, True, n, one, zero
                 )
             else:
                 _adjoint_row(
-                    kind, method, t, go, sc, gv, gi, gr, gxr, pb, ps, acc, False, n, one, zero
+                    kind, method, t, go, sc, gv, gin, gr, gxr, pb, ps, acc, False, n, one, zero
                 )
+            if kind == LIF or kind == LI or kind == LIF_REFRAC:
+                gin = gxr
         for jj in range(n):
             gs0[ROW_V, b0 + jj] = gv[jj]
-            gs0[ROW_I, b0 + jj] = gi[jj]
+            gs0[ROW_I, b0 + jj] = gin[jj]
             gs0[ROW_RHO, b0 + jj] = gr[jj]
         if want_pgrad:
             for k in range(N_PARAMS):
