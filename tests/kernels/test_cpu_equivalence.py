@@ -8,6 +8,8 @@ gradient (input, initial state, parameters) must match autograd through the refe
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -390,6 +392,75 @@ def test_several_threads(name):
         torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _use_openmp(monkeypatch, flag: bool) -> None:
+    monkeypatch.setattr(cpu, "_USE_OPENMP", flag)
+    monkeypatch.setattr(cpu._OpenMP, "_checked", False)
+    monkeypatch.setattr(cpu._OpenMP, "_instance", None)
+
+
+def _lif_run(x):
+    z, s = LIF(backend="cpu")(x)
+    (gx,) = torch.autograd.grad((z * torch.arange(z.shape[-1], dtype=z.dtype)).sum() + s.v.sum(), x)
+    return z, s.v, s.i, gx
+
+
+def test_openmp_threads_and_thread_pool_agree(monkeypatch, two_threads):
+    """The loops give the same results on torch's OpenMP threads and on a thread pool."""
+    x = drive("lif", (40, 4, 8200), F64)  # enough work for several chunks on two threads
+    _use_openmp(monkeypatch, False)
+    pool = _lif_run(x)
+    assert cpu._OpenMP.get() is None
+    _use_openmp(monkeypatch, True)
+    omp = _lif_run(x)
+    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        runtime = cpu._OpenMP.get()
+        assert runtime is not None and any(runtime._trampolines.values())
+    for a, b in zip(omp, pool, strict=True):
+        assert torch.equal(a, b)
+    check("lif", x, None, lif.LIFParameters())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_the_loops(two_threads):
+    """After the parent used OpenMP, a forked child runs the loops on its own thread pool.
+
+    (GNU OpenMP does not survive ``fork``: torch's own parallel operations hang in such a
+    child, so it calls the loops directly, on numpy arrays.)
+    """
+    import multiprocessing
+
+    _lif_run(drive("lif", (40, 4, 8200), F64))  # the parent's threads are now in use
+    x = np.random.default_rng(0).random((40, 8200 * 4)) * 0.5
+    expected = _forward_loops(x)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        used_openmp, got = pool.apply_async(_forward_loops_in_child, (x,)).get(timeout=120)
+    assert not used_openmp
+    assert np.array_equal(got, expected)
+
+
+def _forward_loops(x):
+    from norse.torch.kernels._cpu_layout import LIF, N_PARAMS, TH, A
+
+    prm = np.zeros((N_PARAMS, 1))
+    prm[A], prm[TH] = 0.1, 0.3
+    out, s0, sT = np.empty_like(x), np.zeros((3, x.shape[1])), np.zeros((3, x.shape[1]))
+    cpu._launch("forward", (LIF, 0), (x, out, s0, prm, sT), x.shape[1], x.size, 512)
+    return out
+
+
+def _forward_loops_in_child(x):
+    return cpu._OpenMP.get() is not None, _forward_loops(x)
+
+
 def test_auto_picks_the_cpu_kernel():
     x = torch.rand(5, 2, 3)
     layer = LIF()
@@ -575,7 +646,7 @@ def test_compile_failure_falls_back_to_the_reference(monkeypatch):
 
     monkeypatch.setattr(cpu, "_ENTRIES", {})
     monkeypatch.setattr(cpu, "_BROKEN", None)
-    monkeypatch.setattr(_cpu_numba.forward, "compile", broken)
+    monkeypatch.setattr(_cpu_numba.forward_chunks, "compile", broken)
     x = torch.rand(6, 2, 3)
     with pytest.warns(RuntimeWarning, match="could not compile"):
         z, _ = LIF()(x)

@@ -582,3 +582,66 @@ def backward(
                 for jj in range(n):
                     gprm[k, b0 + jj] = acc[k, jj]
     return 0
+
+
+# ----------------------------------------------------------------------------- threads
+# Each thread (a pool thread, or one of torch's OpenMP threads through a C trampoline) runs
+# ``forward_chunks`` or ``backward_chunks``: it takes chunks of neurons from a shared counter
+# until none is left, so a thread that starts late or runs slowly simply does fewer chunks.
+@intrinsic
+def _take(typingctx, counter):
+    """``counter[0] += 1`` atomically; returns the value before (the chunk to run)."""
+
+    def codegen(context, builder, sig, args):
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", a.data, ir.Constant(ir.IntType(64), 1), "seq_cst")
+
+    return types.int64(counter), codegen
+
+
+@njit(**_OPTS)
+def forward_chunks(kind, ps, x, out, s0, prm, sT, edges, counter, blk):
+    """:func:`forward` over the chunks ``[edges[k], edges[k + 1])`` this thread takes."""
+    while True:
+        k = _take(counter)
+        if k >= edges.shape[0] - 1:
+            return 0
+        forward(kind, ps, x, out, s0, prm, sT, edges[k], edges[k + 1], blk)
+
+
+@njit(**_OPTS)
+def backward_chunks(
+    kind, ps, method, x, gout, gt, gsT, s0, prm, gx, want_gx, gs0, gprm, want_pgrad, edges, counter,
+    blk,
+):  # fmt: skip
+    """:func:`backward` over the chunks ``[edges[k], edges[k + 1])`` this thread takes."""
+    while True:
+        k = _take(counter)
+        if k >= edges.shape[0] - 1:
+            return 0
+        backward(
+            kind, ps, method, x, gout, gt, gsT, s0, prm, gx, want_gx, gs0, gprm, want_pgrad,
+            edges[k], edges[k + 1], blk,
+        )  # fmt: skip
+
+
+@intrinsic
+def _words(typingctx, data):
+    """The ``void *`` a trampoline receives, as a pointer to 64-bit integers."""
+    if not isinstance(data, types.RawPointer):
+        return None
+    return types.CPointer(types.int64)(data), lambda context, builder, sig, args: builder.bitcast(
+        args[0], context.get_value_type(sig.return_type)
+    )
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """The integer ``address`` as a pointer to numbers of ``like``'s type."""
+    if not isinstance(address, types.Integer) or not isinstance(like, types.Number):
+        return None
+    return types.CPointer(like)(
+        address, like
+    ), lambda context, builder, sig, args: builder.inttoptr(
+        args[0], context.get_value_type(sig.return_type)
+    )

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import importlib.util
 import math
 import os
@@ -423,29 +424,228 @@ def _launch(name: str, literals: tuple[int, ...], args: tuple, M: int, work: int
     and for backward the surrogate method); ``args`` the rest, before the neuron range.
 
     The neurons are cut into a few chunks per thread (edges on multiples of 16 neurons, so
-    threads never share a cache line) that the threads take in turn: a thread slowed down by
-    another process on its core then simply does fewer chunks. ``blk`` is capped at the chunk
-    size.
+    threads never share a cache line) that the threads take in turn from a shared counter: a
+    thread that starts late or that another process slows down simply does fewer chunks.
+    ``blk`` is capped at the chunk size. The threads are torch's own OpenMP threads where
+    that runtime can be reached (see :class:`_OpenMP`), else a pool of Python threads.
     """
     n = max(1, min(torch.get_num_threads(), M // 64, work // (1 << 19)))
     chunks = 1 if n == 1 else min(4 * n, max(n, M // 256))
     edges = [min(M, (M * k // chunks + 15) // 16 * 16) for k in range(chunks)] + [M]
     blk = max(16, min(blk, max(b - a for a, b in zip(edges, edges[1:], strict=False))))
-    fn = _entry(name, literals, (*args, 0, M, blk))
-    args = (*literals, *args)
+    args = (*args, np.array(edges, np.int64), np.zeros(1, np.int64), blk)
+    fn = _entry(name, literals, args)
     if n == 1:
-        fn(*args, 0, M, blk)
+        fn(*literals, *args)
         return
-    order = iter(range(chunks))  # shared: each ``next`` hands one chunk to one thread
-
-    def work_through() -> None:
-        for k in order:
-            fn(*args, edges[k], edges[k + 1], blk)
-
-    futures = [_pool(n - 1).submit(work_through) for _ in range(n - 1)]
-    work_through()
+    omp = _OpenMP.get()
+    if omp is not None:
+        run = omp.trampoline(name, literals, args)
+        if run is not None:
+            run(n)
+            return
+    futures = [_pool(n - 1).submit(fn, *literals, *args) for _ in range(n - 1)]
+    fn(*literals, *args)
     for f in futures:
         f.result()
+
+
+class _OpenMP:
+    """torch's OpenMP runtime, to run the loops on torch's own intra-op threads.
+
+    Right after a parallel torch operation, torch's OpenMP threads keep spinning for a few
+    milliseconds, waiting for the next one; a thread of our own woken then does not get a core
+    until they stop (measured: 2-5 ms late, for loops of 10-20 ms). Handing the loops to those
+    very threads (``GOMP_parallel``, the entry point compilers emit for ``#pragma omp
+    parallel``, which GNU, LLVM and Intel OpenMP all provide) avoids that. The C function each
+    thread calls is a numba ``cfunc`` trampoline per loop variant: it rebuilds the arrays from
+    a vector of addresses and shapes and calls ``<loop>_chunks``. Its source is generated into
+    a cache directory (so that numba can cache its compilation) and named after a digest of
+    itself and of the loops' source.
+
+    Only on Linux, where the runtime is found among the loaded libraries, and never in a
+    process forked after it was used (GNU OpenMP does not survive ``fork``); otherwise the
+    loops run on a pool of Python threads.
+    """
+
+    _instance: _OpenMP | None = None
+    _checked = False
+    _lock = threading.Lock()
+
+    def __init__(self, parallel: Any) -> None:
+        self._parallel = parallel
+        self._trampolines: dict[tuple[Any, ...], Any] = {}
+        self._dir: Any = None
+
+    @classmethod
+    def get(cls) -> _OpenMP | None:
+        if not cls._checked:
+            with cls._lock:
+                if not cls._checked:
+                    cls._instance = cls._find()
+                    cls._checked = True
+        return cls._instance
+
+    @classmethod
+    def _find(cls) -> _OpenMP | None:
+        if not _USE_OPENMP or not sys.platform.startswith("linux"):
+            return None
+        try:
+            if not torch.backends.openmp.is_available():
+                return None
+            with open("/proc/self/maps") as f:
+                paths = {ln.split()[-1] for ln in f if len(ln.split()) >= 6}
+            names = ("libgomp", "libiomp", "libomp")
+            libs = sorted(p for p in paths if os.path.basename(p).startswith(names))
+            for path in libs:
+                lib = ctypes.CDLL(path)
+                if hasattr(lib, "GOMP_parallel"):
+                    fn = lib.GOMP_parallel
+                    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+                    fn.restype = None
+                    return cls(fn)
+        except (OSError, AttributeError, ValueError):
+            pass
+        return None
+
+    def trampoline(self, name: str, literals: tuple[int, ...], args: tuple) -> Callable | None:
+        """``run(n)``: the loop ``name`` on ``n`` OpenMP threads, or ``None`` if unavailable."""
+        if not all(a.flags.c_contiguous for a in args if isinstance(a, np.ndarray)):
+            return None  # (the trampolines rebuild C-contiguous arrays only)
+        key = (name, literals, tuple(_word_kind(a) for a in args))
+        cf = self._trampolines.get(key)
+        if cf is None:
+            try:
+                cf = self._trampolines[key] = self._compile(name, literals, args)
+            except Exception as e:  # never break the layer: the thread pool still works
+                warnings.warn(
+                    f"norse: OpenMP trampoline unavailable ({type(e).__name__}: {e}); "
+                    "using a thread pool",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                self._trampolines[key] = cf = False
+        if cf is False:
+            return None
+        words = np.array(
+            [w for a in args for w in ((a.ctypes.data, *a.shape) if isinstance(a, np.ndarray) else (int(a),))],
+            np.int64,
+        )  # fmt: skip
+        address = cf.address
+
+        def run(n: int) -> None:
+            # ctypes releases the GIL; ``args`` (alive in the caller) keeps the arrays alive.
+            self._parallel(address, words.ctypes.data, n, 0)
+
+        return run
+
+    def _compile(self, name: str, literals: tuple[int, ...], args: tuple) -> Any:
+        from numba import cfunc, types
+
+        source = _trampoline_source(name, literals, args)
+        digest = hashlib.sha256((source + _loops_digest()).encode()).hexdigest()[:20]
+        module = f"norse_kernels_openmp_{name}_{digest}"
+        path = self._directory() / f"{module}.py"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(module, path)
+        mod = sys.modules.get(module)
+        if mod is None:
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[module] = mod
+            spec.loader.exec_module(mod)
+        return cfunc(types.void(types.voidptr), nogil=True, cache=True)(mod.trampoline)
+
+    def _directory(self) -> Any:
+        if self._dir is None:
+            import tempfile
+            from pathlib import Path
+
+            for base in (Path(__file__).parent / "__pycache__", Path(tempfile.gettempdir())):
+                d = base / f"norse-openmp-{os.getuid() if hasattr(os, 'getuid') else 0}"
+                try:
+                    d.mkdir(parents=True, exist_ok=True)
+                    probe = d / f".probe{os.getpid()}"
+                    probe.write_text("")
+                    probe.unlink()
+                except OSError:
+                    continue
+                self._dir = d
+                break
+            else:
+                raise OSError("no writable directory for the OpenMP trampolines")
+        return self._dir
+
+
+#: set to False to run the loops on a pool of Python threads instead of torch's OpenMP threads
+_USE_OPENMP = True
+
+
+def _forget_openmp_in_child() -> None:
+    _OpenMP._instance, _OpenMP._checked = None, True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_openmp_in_child)
+
+
+def _word_kind(a: Any) -> str:
+    if isinstance(a, np.ndarray):
+        return f"{a.dtype.name}{a.ndim}"
+    return "bool" if isinstance(a, bool | np.bool_) else "int"
+
+
+def _trampoline_source(name: str, literals: tuple[int, ...], args: tuple) -> str:
+    """A C-callable function that unpacks ``args`` from 64-bit words and calls ``<name>_chunks``."""
+    body, names, w = [], [], 0
+    for k, a in enumerate(args):
+        kind = _word_kind(a)
+        if isinstance(a, np.ndarray):
+            dims = ", ".join(f"m[{w + 1 + d}]" for d in range(a.ndim))
+            body.append(f"    a{k} = carray(_pointer(m[{w}], np.{a.dtype.name}(0)), ({dims},))")
+            w += 1 + a.ndim
+        elif kind == "bool":
+            body.append(f"    a{k} = m[{w}] != 0")
+            w += 1
+        else:
+            body.append(f"    a{k} = m[{w}]")
+            w += 1
+        names.append(f"a{k}")
+    call = ", ".join([*(str(int(v)) for v in literals), *names])
+    return "\n".join(
+        [
+            '"""Generated by norse.torch.kernels.cpu: an OpenMP trampoline (safe to delete)."""',
+            "import numpy as np",
+            "from numba import carray",
+            "",
+            f"from norse.torch.kernels._cpu_numba import {name}_chunks as loop, _pointer, _words",
+            "",
+            "",
+            "def trampoline(data):",
+            f"    m = carray(_words(data), ({w},))",
+            *body,
+            f"    loop({call})",
+            "",
+        ]
+    )
+
+
+def _loops_digest() -> str:
+    global _LOOPS_DIGEST
+    if _LOOPS_DIGEST is None:
+        from pathlib import Path
+
+        here = Path(__file__).parent
+        h = hashlib.sha256()
+        for f in ("_cpu_numba.py", "_cpu_layout.py"):
+            h.update((here / f).read_bytes())
+        _LOOPS_DIGEST = h.hexdigest()
+    return _LOOPS_DIGEST
+
+
+_LOOPS_DIGEST: str | None = None
 
 
 _ENTRIES: dict[tuple[Any, ...], Callable] = {}
@@ -470,7 +670,7 @@ def _entry(name: str, literals: tuple[int, ...], args: tuple) -> Callable:
             from . import _cpu_numba
 
             signature = (*(types.literal(v) for v in literals), *(typeof(a) for a in args))
-            entry = _ENTRIES[key] = getattr(_cpu_numba, name).compile(signature)
+            entry = _ENTRIES[key] = getattr(_cpu_numba, f"{name}_chunks").compile(signature)
         except Exception as e:  # an incompatible numba/llvmlite: never break the layer
             _BROKEN = f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
             raise _CompileError(_BROKEN) from e
