@@ -460,8 +460,8 @@ class _OpenMP:
     parallel``, which GNU, LLVM and Intel OpenMP all provide) avoids that. The C function each
     thread calls is a numba ``cfunc`` trampoline per loop variant: it rebuilds the arrays from
     a vector of addresses and shapes and calls ``<loop>_chunks``. Its source is generated into
-    a cache directory (so that numba can cache its compilation) and named after a digest of
-    itself and of the loops' source.
+    a cache directory of this user (so that numba can cache its compilation) and named after a
+    digest of itself and of the loops' source.
 
     Only on Linux, where the runtime is found among the loaded libraries, and never in a
     process forked after it was used (GNU OpenMP does not survive ``fork``); otherwise the
@@ -546,7 +546,7 @@ class _OpenMP:
         digest = hashlib.sha256((source + _loops_digest()).encode()).hexdigest()[:20]
         module = f"norse_kernels_openmp_{name}_{digest}"
         path = self._directory() / f"{module}.py"
-        if not path.exists():
+        if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(source)
             os.replace(tmp, path)
@@ -559,14 +559,18 @@ class _OpenMP:
         return cfunc(types.void(types.voidptr), nogil=True, cache=True)(mod.trampoline)
 
     def _directory(self) -> Any:
+        """The package's ``__pycache__`` if writable, else the user's cache directory."""
         if self._dir is None:
-            import tempfile
             from pathlib import Path
 
-            for base in (Path(__file__).parent / "__pycache__", Path(tempfile.gettempdir())):
-                d = base / f"norse-openmp-{os.getuid() if hasattr(os, 'getuid') else 0}"
+            xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+            for base in (Path(__file__).parent / "__pycache__", Path(xdg) / "norse"):
+                d = base / f"norse-openmp-{os.getuid()}"
                 try:
-                    d.mkdir(parents=True, exist_ok=True)
+                    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    st = d.stat()
+                    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                        continue  # code is imported from here: only from a directory of ours
                     probe = d / f".probe{os.getpid()}"
                     probe.write_text("")
                     probe.unlink()
@@ -575,7 +579,7 @@ class _OpenMP:
                 self._dir = d
                 break
             else:
-                raise OSError("no writable directory for the OpenMP trampolines")
+                raise OSError("no writable directory of this user for the OpenMP trampolines")
         return self._dir
 
 
