@@ -428,6 +428,17 @@ def test_openmp_threads_and_thread_pool_agree(monkeypatch, two_threads):
     check("lif", x, None, lif.LIFParameters())
 
 
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_trampolines_are_imported_only_from_a_directory_of_ours(tmp_path):
+    shared = tmp_path / "shared"
+    (shared / f"norse-openmp-{os.getuid()}").mkdir(parents=True)
+    (shared / f"norse-openmp-{os.getuid()}").chmod(0o777)  # others could plant code here
+    ours = tmp_path / "ours"
+    assert cpu._own_directory(shared, ours) == ours / f"norse-openmp-{os.getuid()}"
+    with pytest.raises(OSError, match="no writable directory"):
+        cpu._own_directory(shared)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_runs_the_loops(two_threads):
     """After the parent used OpenMP, a forked child runs the loops on its own thread pool.

@@ -564,23 +564,27 @@ class _OpenMP:
             from pathlib import Path
 
             xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-            for base in (Path(__file__).parent / "__pycache__", Path(xdg) / "norse"):
-                d = base / f"norse-openmp-{os.getuid()}"
-                try:
-                    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-                    st = d.stat()
-                    if st.st_uid != os.getuid() or st.st_mode & 0o022:
-                        continue  # code is imported from here: only from a directory of ours
-                    probe = d / f".probe{os.getpid()}"
-                    probe.write_text("")
-                    probe.unlink()
-                except OSError:
-                    continue
-                self._dir = d
-                break
-            else:
-                raise OSError("no writable directory of this user for the OpenMP trampolines")
+            self._dir = _own_directory(Path(__file__).parent / "__pycache__", Path(xdg) / "norse")
         return self._dir
+
+
+def _own_directory(*bases: Any) -> Any:
+    """``<base>/norse-openmp-<uid>`` for the first base where that is a writable directory owned
+    by this user and not writable by others (code is imported from it)."""
+    for base in bases:
+        d = base / f"norse-openmp-{os.getuid()}"
+        try:
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            st = d.stat()
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                continue
+            probe = d / f".probe{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError:
+            continue
+        return d
+    raise OSError("no writable directory of this user for the OpenMP trampolines")
 
 
 #: set to False to run the loops on a pool of Python threads instead of torch's OpenMP threads
