@@ -125,8 +125,9 @@ def _prefetch_row(ary, t, j0, n, write):
 class _NoAliasCompiler(Compiler):
     """numba's pipeline, with every array argument marked ``noalias`` for LLVM.
 
-    No two arrays handed to these loops overlap where one of them is written (outputs and
-    scratch are always fresh buffers). Without the promise, LLVM guards each vectorised row
+    No two arrays handed to these loops overlap where one of them is written: outputs and
+    scratch are buffers nothing else holds, and two views of one array passed together (rows
+    of the input gradient) are different rows. Without the promise, LLVM guards each vectorised row
     loop with run-time overlap checks between every pair of its arrays (a few dozen compares
     per row) and cannot keep loop-invariant loads in registers; with it, a backward block of
     128 neurons costs 0.6 instead of 1.2 ns per neuron-step in cache.
@@ -625,14 +626,19 @@ def backward_chunks(
         )  # fmt: skip
 
 
+def _cast_codegen(convert: str):
+    def codegen(context, builder, sig, args):
+        return getattr(builder, convert)(args[0], context.get_value_type(sig.return_type))
+
+    return codegen
+
+
 @intrinsic
 def _words(typingctx, data):
     """The ``void *`` a trampoline receives, as a pointer to 64-bit integers."""
     if not isinstance(data, types.RawPointer):
         return None
-    return types.CPointer(types.int64)(data), lambda context, builder, sig, args: builder.bitcast(
-        args[0], context.get_value_type(sig.return_type)
-    )
+    return types.CPointer(types.int64)(data), _cast_codegen("bitcast")
 
 
 @intrinsic
@@ -640,8 +646,4 @@ def _pointer(typingctx, address, like):
     """The integer ``address`` as a pointer to numbers of ``like``'s type."""
     if not isinstance(address, types.Integer) or not isinstance(like, types.Number):
         return None
-    return types.CPointer(like)(
-        address, like
-    ), lambda context, builder, sig, args: builder.inttoptr(
-        args[0], context.get_value_type(sig.return_type)
-    )
+    return types.CPointer(like)(address, like), _cast_codegen("inttoptr")
