@@ -428,6 +428,25 @@ def test_openmp_threads_and_thread_pool_agree(monkeypatch, two_threads):
     check("lif", x, None, lif.LIFParameters())
 
 
+def test_environment_variable_turns_openmp_threads_off():
+    import subprocess
+
+    code = (
+        "import torch; from norse.torch.kernels import cpu; torch.set_num_threads(2); "
+        "import numpy as np; x = np.random.rand(40, 32800) * 0.5; "
+        "from norse.torch.kernels._cpu_layout import LIF, N_PARAMS; "
+        "o, s = np.empty_like(x), np.zeros((3, x.shape[1])); "
+        "cpu._launch('forward', (LIF, 0), (x, o, s, np.zeros((N_PARAMS, 1)), s.copy()), "
+        "x.shape[1], x.size, 512); print(cpu._OpenMP.get() is None)"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    env = {**os.environ, "NORSE_CPU_OPENMP": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env=env
+    )
+    assert done.stdout.split() == ["True"]
+
+
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
 def test_trampolines_are_imported_only_from_a_directory_of_ours(tmp_path):
     shared = tmp_path / "shared"

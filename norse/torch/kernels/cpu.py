@@ -587,8 +587,9 @@ def _own_directory(*bases: Any) -> Any:
     raise OSError("no writable directory of this user for the OpenMP trampolines")
 
 
-#: set to False to run the loops on a pool of Python threads instead of torch's OpenMP threads
-_USE_OPENMP = True
+#: False runs the loops on a pool of Python threads instead of torch's OpenMP threads; set by
+#: the environment variable ``NORSE_CPU_OPENMP=0`` (read at import).
+_USE_OPENMP = os.environ.get("NORSE_CPU_OPENMP", "1").strip() not in ("0", "false", "False", "no")
 
 
 def _forget_openmp_in_child() -> None:
