@@ -512,6 +512,23 @@ def test_missing_triton_says_so(monkeypatch):
     assert "triton is not installed" in triton_backend.backend.unsupported(call)
 
 
+def test_triton_lookup_is_cached(monkeypatch):
+    """Every layer call asks the Triton backend first: it looks for triton once, not each time."""
+    import importlib.util
+
+    looked = []
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: looked.append(name) or find_spec(name, *a)
+    )
+    triton_backend._triton_installed.cache_clear()
+    call = _call()
+    first = triton_backend.backend.unsupported(call)
+    for _ in range(3):
+        assert triton_backend.backend.unsupported(call) == first
+    assert looked.count("triton") == 1
+
+
 def _call(**kw):
     x = kw.pop("x", torch.rand(3, 2, 4, device=DEV))
     spec = kw.pop("spec", lif.SPEC)

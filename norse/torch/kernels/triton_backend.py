@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sys
@@ -34,7 +35,9 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _INTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
+@functools.cache
 def _triton_installed() -> bool:
+    # Cached: the search walks sys.path (about 50 us), and every layer call asks.
     return importlib.util.find_spec("triton") is not None
 
 
