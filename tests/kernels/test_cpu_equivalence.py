@@ -380,16 +380,21 @@ def test_python_number_parameters():
 
 
 @pytest.mark.parametrize("name", ["lif", "lif_refrac"])
-def test_several_threads(name):
-    """Enough neurons for the work to be split across threads (chunk edges, block edges)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(2, threads))
-    try:
-        p = MODELS[name].params((1000,), F64, "super", True)
-        x = drive(name, (17, 5, 1000), F64)
-        check(name, x, MODELS[name].state((5, 1000), (5, 1000), F64), p)
-    finally:
-        torch.set_num_threads(threads)
+def test_several_threads(name, monkeypatch, two_threads):
+    """The work split across threads and chunks (chunk edges, block edges) changes nothing."""
+    monkeypatch.setattr(cpu, "_MIN_WORK", 1)  # split even this small a sequence
+    chunks = []
+    entry = cpu._entry
+
+    def spy(loop, literals, args):
+        chunks.append(len(args[-3]) - 1)  # (..., edges, counter, blk)
+        return entry(loop, literals, args)
+
+    monkeypatch.setattr(cpu, "_entry", spy)
+    p = MODELS[name].params((1000,), F64, "super", True)
+    x = drive(name, (17, 5, 1000), F64)
+    check(name, x, MODELS[name].state((5, 1000), (5, 1000), F64), p)
+    assert len(chunks) >= 2 and min(chunks) > 2  # forward and backward, each in several chunks
 
 
 @pytest.fixture

@@ -417,6 +417,9 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
+_MIN_WORK = 1 << 18  # neuron-steps per thread, at least (fewer: one thread is faster)
+
+
 def _launch(name: str, literals: tuple[int, ...], args: tuple, M: int, work: int, blk: int) -> None:
     """Run loop ``name`` over neurons ``[0, M)`` on ``torch.get_num_threads()`` threads.
 
@@ -429,7 +432,7 @@ def _launch(name: str, literals: tuple[int, ...], args: tuple, M: int, work: int
     ``blk`` is capped at the chunk size. The threads are torch's own OpenMP threads where
     that runtime can be reached (see :class:`_OpenMP`), else a pool of Python threads.
     """
-    n = max(1, min(torch.get_num_threads(), M // 64, work // (1 << 19)))
+    n = max(1, min(torch.get_num_threads(), M // 64, work // _MIN_WORK))
     chunks = 1 if n == 1 else min(4 * n, max(n, M // 256))
     edges = [min(M, (M * k // chunks + 15) // 16 * 16) for k in range(chunks)] + [M]
     blk = max(16, min(blk, max(b - a for a, b in zip(edges, edges[1:], strict=False))))
