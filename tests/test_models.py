@@ -442,3 +442,23 @@ def test_compile_lif_default_backend():
     out, _ = torch.compile(m, fullgraph=True)(x)
     torch.testing.assert_close(out, m(x)[0])
     assert time.perf_counter() - start < 120
+
+
+@pytest.mark.parametrize("layer", [True, False])
+def test_overridden_initial_state_is_used(layer):
+    """A subclass's own initial_state is what state=None builds (layers and cells alike)."""
+    from norse.torch.module.lif import LIF, LIFCell
+
+    class Charged(LIF if layer else LIFCell):
+        def initial_state(self, input_tensor):
+            s = super().initial_state(input_tensor)
+            return s._replace(v=s.v.detach() + 0.9)
+
+    x = torch.full((4, 2, 3) if layer else (2, 3), 0.1)
+    m = Charged()
+    out_none, s_none = m(x)
+    out_explicit, s_explicit = m(x, m.initial_state(x))
+    torch.testing.assert_close(out_none, out_explicit)
+    assert_states_close(s_none, s_explicit)
+    _, s_plain = (LIF if layer else LIFCell)()(x)
+    assert not torch.equal(s_none.v, s_plain.v)  # the charged start makes a difference

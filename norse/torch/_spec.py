@@ -107,10 +107,11 @@ def build_state(
                 build_state(value, shape, dtype, device, scalar_fields, grad_fields, path + ".")
             )
             continue
-        leaf = torch.as_tensor(value).detach().to(device=device, dtype=dtype)
-        if path not in scalar_fields:
-            leaf = torch.broadcast_to(leaf, shape)
-        leaf = leaf.clone()
+        leaf = torch.as_tensor(value).detach()  # (python numbers: torch's default dtype)
+        if path in scalar_fields:
+            leaf = leaf.to(device=device, dtype=dtype).clone()
+        else:  # (one op fewer than cast, broadcast and clone: this runs on every layer call)
+            leaf = torch.empty(shape, dtype=dtype, device=device).copy_(leaf)
         if name in grad_fields and torch.is_grad_enabled() and not torch.compiler.is_compiling():
             # 1.1.0 marks initial voltages as requiring grad; a compiled graph cannot.
             leaf.requires_grad_(True)

@@ -688,3 +688,12 @@ def test_compile_failure_falls_back_to_the_reference(monkeypatch):
     assert torch.equal(z, LIF(backend="reference")(x)[0])
     with pytest.raises(NotImplementedError, match="could not compile"):
         LIF(backend="cpu")(x)
+
+
+def test_checks_run_once_per_layer_call(monkeypatch):
+    """``auto`` asks the CPU backend whether it can run a call, then runs it: one check."""
+    checks = []
+    prepare = cpu._prepare
+    monkeypatch.setattr(cpu, "_prepare", lambda call: checks.append(call) or prepare(call))
+    out, _ = LIF()(torch.rand(3, 2, 4))
+    assert len(checks) == 1 and out.shape == (3, 2, 4)

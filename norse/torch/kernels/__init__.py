@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -40,6 +40,8 @@ class Call:
     record_states: bool = False
     #: set by :func:`select` when the backend was named explicitly (not ``"auto"``)
     explicit: bool = False
+    #: what a backend worked out in ``unsupported``, kept for its ``run`` (by backend name)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 class Backend(Protocol):

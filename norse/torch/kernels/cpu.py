@@ -217,6 +217,8 @@ class _Invalid(NamedTuple):
 
 def _fits(shape: torch.Size, nshape: torch.Size) -> bool:
     """Whether ``shape`` broadcasts to exactly ``nshape``."""
+    if shape == nshape or not shape:
+        return True
     if len(shape) > len(nshape):
         return False
     return all(a == 1 or a == b for a, b in zip(reversed(shape), reversed(nshape), strict=False))
@@ -246,7 +248,7 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
         return _Invalid("the input needs a time dimension")
     if x.layout != torch.strided:
         return "the input is sparse"
-    if x.device.type != "cpu":
+    if not x.is_cpu:
         return f"the input is on {x.device}, not on the CPU"
     if x.dtype not in _FLOATS:
         return f"dtype {x.dtype} is not supported on CPU (float32 and float64 are)"
@@ -280,7 +282,7 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
             continue
         if not isinstance(s, Tensor):
             return f"state field {name} is a {type(s).__name__}, not a tensor"
-        if s.layout != torch.strided or s.device.type != "cpu":
+        if s.layout != torch.strided or not s.is_cpu:
             return f"state field {name} is not a dense CPU tensor"
         if s.dtype != x.dtype:
             return f"the state has dtype {s.dtype} but the input {x.dtype}"
@@ -293,7 +295,7 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
             continue
         if not isinstance(value, Tensor):
             return f"a parameter is a {type(value).__name__}, not a number or tensor"
-        if value.layout != torch.strided or value.device.type != "cpu":
+        if value.layout != torch.strided or not value.is_cpu:
             return "a parameter is not a dense CPU tensor"
         if value.dtype == torch.bool or value.is_complex():
             return f"a parameter has dtype {value.dtype}"
@@ -755,6 +757,8 @@ def _pack_params(
             continue
         if per_neuron:
             prm[k].reshape(nshape)[...] = _as_numpy(value)
+        elif isinstance(value, Tensor) and value.dtype in _NUMPY:
+            prm[k, 0] = value.item()  # (exact: a float32 or float64 as a python float)
         else:
             prm[k, 0] = _as_numpy(value).reshape(())
     return prm, int(per_neuron)
@@ -771,10 +775,12 @@ class _FusedSequence(torch.autograd.Function):
         npdtype = _NUMPY[x.dtype]
         out = _empty(tuple(x.shape), x.dtype)
         sT = np.zeros((3, M), npdtype)
+        ctx.packed = None
         if M > 0:
             xc = x.detach().contiguous().view(T, M).numpy()
             s0 = _stack_states(states, nshape, M, npdtype)
             prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
+            ctx.packed = (s0, prm, pstep)  # for backward: 10 numbers per neuron at most
             # Sequences that fit in cache run fastest with L1-sized blocks; larger ones stream
             # long rows from memory.
             cached = x.numel() * x.element_size() <= 8 << 20
@@ -838,8 +844,7 @@ class _FusedSequence(torch.autograd.Function):
         gx = _empty(tuple(shape), dtype) if want_gx else None
         gs0 = np.empty((3, M), npdtype)
         gprm = np.zeros((N_PARAMS, M if want_pgrad else 1), np.float64)
-        s0 = _stack_states(states, nshape, M, npdtype)
-        prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
+        s0, prm, pstep = ctx.packed
         _launch(
             "backward",
             (plan.kind, pstep, plan.method),
@@ -883,12 +888,12 @@ class CPUBackend:
 
     def unsupported(self, call: Call) -> str | None:
         """Why the fused loops cannot run ``call`` (``None`` if they can). Reads metadata only."""
-        plan = _prepare(call)
+        plan = call.memo["cpu"] = _prepare(call)
         return plan if isinstance(plan, str) else None
 
     def run(self, call: Call) -> tuple[Tensor, Any]:
         """Run ``call`` through the fused loops: ``(outputs of every step, last state)``."""
-        plan = _prepare(call)
+        plan = call.memo.pop("cpu", None) or _prepare(call)
         if isinstance(plan, str):
             raise NotImplementedError(f"backend='cpu' cannot run this call: {plan}")
         if isinstance(plan, _Invalid):

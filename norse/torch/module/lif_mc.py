@@ -75,7 +75,7 @@ class _MultiCompartmentCell(SNNRecurrentCell):
             input_tensor.device,
         )
 
-    def _spec_step(self, sparse: bool) -> Callable:
+    def _spec_step(self, sparse: bool, p: Any = None) -> Callable:
         return self._coupled_step
 
     def _coupled_step(

@@ -210,10 +210,10 @@ class _NeuronModule(nn.Module):
     def activation(self, value: Callable) -> None:
         self._activation = value
 
-    def _spec_step(self, sparse: bool) -> Callable | None:
+    def _spec_step(self, sparse: bool, p: Any = None) -> Callable | None:
         spec = self.spec
         assert spec is not None
-        method = getattr(self.p, "method", None)
+        method = getattr(self.p if p is None else p, "method", None)
         if method in spec.extra_methods:
             step, recurrent_step = spec.extra_methods[method]
             return recurrent_step if self._recurrent else step
@@ -221,15 +221,18 @@ class _NeuronModule(nn.Module):
             return spec.recurrent_step_sparse if sparse else spec.recurrent_step
         return spec.step_sparse if sparse else spec.step
 
-    def _step_for(self, x: Tensor) -> Callable:
+    def _step_for(self, x: Tensor, p: Any) -> Callable:
+        """The step function for ``x`` under the parameters ``p`` (read once per call)."""
         if x.is_sparse:
             if self._activation is None and self.spec is not None:
-                sparse = self._spec_step(sparse=True)
+                sparse = self._spec_step(sparse=True, p=p)
                 if sparse is not None:
                     return sparse
             if self.activation_sparse is not None:
                 return self.activation_sparse
-        return self.activation
+        if self._activation is not None:
+            return self._activation
+        return self._spec_step(sparse=False, p=p)
 
     @property
     def state_fallback(self) -> Callable:
@@ -246,12 +249,15 @@ class _NeuronModule(nn.Module):
 
     def initial_state(self, input_tensor: Tensor) -> Any:
         """The resting state for ``input_tensor``: voltages at rest, currents at zero."""
+        return self._rest_state(input_tensor, self.p)
+
+    def _rest_state(self, input_tensor: Tensor, p: Any) -> Any:
         spec = self.spec
         if spec is None:
             raise NotImplementedError(
                 f"{type(self).__name__}: pass a state_fallback or override initial_state"
             )
-        rest = spec.rest(self.p, self._recurrent)
+        rest = spec.rest(p, self._recurrent)
         return build_state(
             rest,
             self._neuron_shape(input_tensor),
@@ -261,8 +267,13 @@ class _NeuronModule(nn.Module):
             spec.grad_fields,
         )
 
-    def _resolve_state(self, x: Tensor, state: Any) -> Any:
+    def _resolve_state(self, x: Tensor, state: Any, p: Any) -> Any:
         if state is None:
+            if (
+                self._state_fallback is None
+                and type(self).initial_state is _NeuronModule.initial_state
+            ):
+                return self._rest_state(x, p)  # what initial_state(x) gives, with p read once
             return self.state_fallback(x)
         _check_state(state, self._neuron_shape(x), type(self).__name__)
         return state
@@ -457,11 +468,11 @@ class _Constructed(_NeuronModule):
         _check_input(input_tensor, who, int(self._layer) + int(self._recurrent))
         if self._recurrent:
             self._check_features(input_tensor)  # type: ignore[attr-defined]
-        state = self._resolve_state(input_tensor, state)
         p = self.p
+        state = self._resolve_state(input_tensor, state, p)
         if self.spec is not None:
             check_parameter_shapes(p, self._neuron_shape(input_tensor), who)
-        step = self._step_for(input_tensor)
+        step = self._step_for(input_tensor, p)
         if not self._layer:
             return step(input_tensor, state, *self._weights(), p, self.dt)
         return kernels.run(
