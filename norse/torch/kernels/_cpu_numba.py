@@ -195,6 +195,20 @@ def _advance(kind, xx, v, i, rho, a, b, vl, th, vr, rr, one, zero):
 
 
 @njit(**_HELPER)
+def _rows(k, n, like):
+    """``k`` rows of ``n`` or more elements of ``like``'s dtype, each starting a cache line.
+
+    numba aligns arrays to 32 bytes only; a 64-byte vector access to a row that does not start
+    a line touches two lines.
+    """
+    per = _LINE // like.itemsize
+    stride = (n + per - 1) // per * per
+    buf = np.empty(k * stride + per, like.dtype)
+    start = (_LINE - buf.ctypes.data % _LINE) % _LINE // like.itemsize
+    return buf[start : start + k * stride].reshape((k, stride))
+
+
+@njit(**_HELPER)
 def _load_block(b0, n, s0, prm, ps, v, i, rho, pb):
     for jj in range(n):
         j = b0 + jj
@@ -227,10 +241,9 @@ def forward(kind, ps, x, out, s0, prm, sT, j0, j1, blk):
     T = x.shape[0]
     one = x.dtype.type(1.0)
     zero = x.dtype.type(0.0)
-    v = np.empty(blk, x.dtype)
-    i = np.empty(blk, x.dtype)
-    rho = np.empty(blk, x.dtype)
-    pb = np.empty((N_PARAMS, blk), x.dtype)
+    state = _rows(3, blk, x)
+    v, i, rho = state[0], state[1], state[2]
+    pb = _rows(N_PARAMS, blk, x)
     for b0 in range(j0, j1, blk):
         n = min(blk, j1 - b0)
         _load_block(b0, n, s0, prm, ps, v, i, rho, pb)
@@ -518,20 +531,17 @@ def backward(
     dtype = x.dtype
     one = dtype.type(1.0)
     zero = dtype.type(0.0)
-    v = np.empty(blk, dtype)
-    i = np.empty(blk, dtype)
-    rho = np.empty(blk, dtype)
-    gv = np.empty(blk, dtype)
-    gi = np.empty(blk, dtype)
-    gr = np.empty(blk, dtype)
-    go_const = np.full(blk, gout[0, 0])
-    gx_sink = np.empty(blk, dtype)
-    gx_sink2 = np.empty(blk, dtype)
-    pb = np.empty((N_PARAMS, blk), dtype)
-    acc = np.zeros((N_PARAMS, blk), np.float64)
+    rows = _rows(9, blk, x)
+    v, i, rho, gv, gi, gr = rows[0], rows[1], rows[2], rows[3], rows[4], rows[5]
+    gx_sink, gx_sink2, go_const = rows[6], rows[7], rows[8]
+    go_const[:] = gout[0, 0]
+    pb = _rows(N_PARAMS, blk, x)
+    acc = _rows(N_PARAMS, blk, gprm)  # (float64, like gprm)
+    acc[:, :] = 0.0
     # Without spikes, the adjoint needs the trajectory only for parameter gradients.
     recompute = not (kind == LI or kind == LI_BOX) or want_pgrad
-    sc = np.empty((N_SLOTS, T if recompute else 1, blk), dtype)
+    steps = T if recompute else 1
+    sc = _rows(N_SLOTS * steps, blk, x).reshape((N_SLOTS, steps, -1))
     for b0 in range(j0, j1, blk):
         n = min(blk, j1 - b0)
         _load_block(b0, n, s0, prm, ps, v, i, rho, pb)

@@ -338,6 +338,20 @@ def _advise_huge(a: np.ndarray) -> None:
         _libc = False
 
 
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array whose data start on a 2 MiB boundary (4 KiB when smaller).
+
+    numpy's large arrays start 16 bytes past a page (the allocator's header), so every
+    64-byte vector access to them straddles two cache lines; aligned, the loops' stores do
+    not, and a buffer of whole huge pages can be backed by them entirely.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    align = _HUGE if nbytes >= _HUGE else 4096
+    raw = np.empty(nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
 class _OutputCache:
     """Large output buffers (spikes, input gradients), reused once nothing refers to them.
 
@@ -368,7 +382,7 @@ class _OutputCache:
                     del self._buffers[k]
                     self._buffers.append(a)
                     return torch.from_numpy(a)
-            a = np.empty(shape, npdtype)
+            a = _aligned_empty(shape, npdtype)
             _advise_huge(a)
             self._buffers.append(a)
             self._trim()
