@@ -68,6 +68,7 @@ from ._cpu_layout import (
     A,
     B,
 )
+from ._numba_cache import lock_disk_caches
 
 _SQRT_PI = math.sqrt(math.pi)
 # The backward blocks are short rows (a block's trajectory must fit in cache) that the hardware
@@ -657,3 +658,8 @@ def _pointer(typingctx, address, like):
     if not isinstance(address, types.Integer) or not isinstance(like, types.Number):
         return None
     return types.CPointer(like)(address, like), _cast_codegen("inttoptr")
+
+
+# Last: every loop above is cached on disk, and numba's cache is not safe for several
+# processes compiling at once (see ``_numba_cache``).
+lock_disk_caches(globals())

@@ -68,6 +68,7 @@ from ._cpu_layout import (
     TRIANGLE,
     scratch_slots,
 )
+from ._numba_cache import file_lock
 
 __all__ = ["CPUBackend", "empty_cache"]
 
@@ -575,7 +576,9 @@ class _OpenMP:
             mod = importlib.util.module_from_spec(spec)
             sys.modules[module] = mod
             spec.loader.exec_module(mod)
-        return cfunc(types.void(types.voidptr), nogil=True, cache=True)(mod.trampoline)
+        # One process at a time compiles a given trampoline and writes its numba cache.
+        with file_lock(str(path.with_suffix(".lock")), exclusive=True):
+            return cfunc(types.void(types.voidptr), nogil=True, cache=True)(mod.trampoline)
 
     def _directory(self) -> Any:
         """The package's ``__pycache__`` if writable, else the user's cache directory."""
