@@ -21,7 +21,10 @@ took before them.
 
 The memory-bandwidth bound of the LIF layer is estimated from a copy of the same bytes: the
 forward pass must at least read the input and write the spikes (one copy), backward must at
-least read what forward kept and write the input gradient (a second copy).
+least read what forward kept and write the input gradient (a second copy). The copy runs right
+before each timed run of the fused layer; the table gives the fastest run over the fastest
+copy and, since the machine's bandwidth may change between the two, the median of each run
+over the copy just before it.
 
 Example::
 
@@ -140,6 +143,7 @@ def worker(
     src = torch.rand(T, B, N) if copy else None
     dst = src.clone() if copy else None  # touched now, so it does not count as peak growth
     copies: list[float] = []
+    paired: dict[str, list[float]] = {"fwd": [], "fwd_bwd": []}  # each run over the copy before it
 
     # A tiny run first loads everything a framework loads lazily (numba and the compiled
     # kernels, for the fused one), so that peak memory counts only the timed work.
@@ -164,6 +168,8 @@ def worker(
             out = fn()
             samples.append(time.perf_counter() - t0)
             del out
+            if copy:  # the bound of fwd+bwd is two copies
+                paired[name].append(samples[-1] / copies[-1] / (1 if name == "fwd" else 2))
         times[name] = [t * 1e3 for t in samples]
     peak = max(_peak_rss_mb(), peak_before) - base
     result = {
@@ -177,6 +183,8 @@ def worker(
     if copy:
         result["copy_ms"] = min(copies) * 1e3
         result["copy_gbps"] = 2 * src.numel() * 4 / min(copies) / 1e9
+        result["paired_fwd"] = statistics.median(paired["fwd"])
+        result["paired_fwd_bwd"] = statistics.median(paired["fwd_bwd"])
     return result
 
 
@@ -294,6 +302,8 @@ def main() -> None:
             print(f"{'':<28}{'copy bound':<14}{c:>10.1f}{2 * c:>12.1f}"
                   f"   fused/bound: fwd {f['fwd_ms'] / c:.2f}x, fwd+bwd "
                   f"{f['fwd_bwd_ms'] / (2 * c):.2f}x ({f['copy_gbps']:.1f} GB/s copy)")  # fmt: skip
+            print(f"{'':<28}{'':<14}{'':>22}   median of each run over the copy just before "
+                  f"it: fwd {f['paired_fwd']:.2f}x, fwd+bwd {f['paired_fwd_bwd']:.2f}x")  # fmt: skip
         results.append(entry)
     print()
     print(
