@@ -182,6 +182,7 @@ def worker(
     }
     if copy:
         result["copy_ms"] = min(copies) * 1e3
+        result["copy_samples_ms"] = [t * 1e3 for t in copies]
         result["copy_gbps"] = 2 * src.numel() * 4 / min(copies) / 1e9
         result["paired_fwd"] = statistics.median(paired["fwd"])
         result["paired_fwd_bwd"] = statistics.median(paired["fwd_bwd"])
