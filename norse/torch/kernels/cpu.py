@@ -792,12 +792,13 @@ class _FusedSequence(torch.autograd.Function):
         npdtype = _NUMPY[x.dtype]
         out = _empty(tuple(x.shape), x.dtype)
         sT = np.zeros((3, M), npdtype)
-        ctx.packed = None
+        ctx.prm = None
         if M > 0:
             xc = x.detach().contiguous().view(T, M).numpy()
             s0 = _stack_states(states, nshape, M, npdtype)
             prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
-            ctx.packed = (s0, prm, pstep)  # for backward: 10 numbers per neuron at most
+            if not pstep:  # shared parameters: 7 numbers, kept for backward
+                ctx.prm = prm
             # Sequences that fit in cache run fastest with L1-sized blocks; larger ones stream
             # long rows from memory.
             cached = x.numel() * x.element_size() <= 8 << 20
@@ -861,7 +862,11 @@ class _FusedSequence(torch.autograd.Function):
         gx = _empty(tuple(shape), dtype) if want_gx else None
         gs0 = np.empty((3, M), npdtype)
         gprm = np.zeros((N_PARAMS, M if want_pgrad else 1), np.float64)
-        s0, prm, pstep = ctx.packed
+        s0 = _stack_states(states, nshape, M, npdtype)
+        if ctx.prm is not None:
+            prm, pstep = ctx.prm, 0
+        else:  # (per-neuron parameters: packed again rather than held between the passes)
+            prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
         _launch(
             "backward",
             (plan.kind, pstep, plan.method),
