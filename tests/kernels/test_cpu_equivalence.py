@@ -638,6 +638,29 @@ def test_output_buffers_are_reused_only_when_free():
         cpu.empty_cache()
 
 
+@pytest.mark.parametrize("shape, align", [((64, 16, 1024), 2 << 20), ((5, 16, 1000), 4096)])
+def test_output_buffers_are_aligned(shape, align):
+    """Outputs start on a huge page (a page when smaller): no vector access straddles lines."""
+    try:
+        z = cpu._empty(shape, torch.float32)
+        assert z.data_ptr() % align == 0 and z.shape == shape and z.is_contiguous()
+        z.fill_(1.0)  # all of it is writable
+        assert float(z.sum()) == z.numel()
+    finally:
+        cpu.empty_cache()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 16, 100, 512])
+def test_scratch_rows_start_cache_lines(dtype, n):
+    from norse.torch.kernels._cpu_numba import _rows
+
+    rows = _rows(3, n, np.empty(1, dtype))
+    assert rows.dtype == dtype and rows.shape[0] == 3 and rows.shape[1] >= n
+    for r in rows:
+        assert r.ctypes.data % 64 == 0
+
+
 def test_output_saved_by_autograd_is_not_reused():
     """A spike tensor that only autograd still holds (saved for a product) keeps its buffer."""
     x = torch.rand(64, 16, 1024, requires_grad=True)
