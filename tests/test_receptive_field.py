@@ -589,3 +589,279 @@ def test_top_level_exports():
         assert name in norse.__all__
     assert norse.TemporalReceptiveField is TemporalReceptiveField
     assert norse.gaussian_kernel is gaussian_kernel
+
+
+# ----------------------------------------------------------------------------- 1.1.0 shapes
+def test_shapes_of_single_fields_are_those_of_1_1_0():
+    # numbers, 0-dim and one-element tensors of any shape: one (2, 2) covariance, as 1.1.0's
+    # item assignment into a 2 x 2 tensor gives
+    for args in [
+        (2.0, 1.0, 0.3),
+        (2, 1, 0),
+        (_t(2.0), _t(1.0), _t(0.3)),
+        (torch.tensor([2.0]), torch.tensor([1.0]), torch.tensor([0.3])),
+        (torch.tensor([[2.0]]), 1.0, torch.tensor(0.3)),
+    ]:
+        c = covariance_matrix(*args)
+        assert c.shape == (2, 2)
+        _close(c, covariance_matrix(2.0, 1.0, float(torch.as_tensor(args[2]))).to(c.dtype))
+    c = covariance_matrix(_t(2.0), _t(0.5), _t(0.3))
+    assert gaussian_kernel(5, c).shape == (5, 5)
+    # one-element scale, angle and ratio give one (size, size) field (1.1.0 broadcast (2, 2)
+    # with (1,) and got (size, size))
+    one = [torch.tensor([v], dtype=D64) for v in (1.5, 0.3, 2.0)]
+    for dx, dy in [(0, 0), (1, 0), (1, 2)]:
+        field = spatial_receptive_field(*one, 7, dx, dy, domain=3)
+        assert field.shape == (7, 7)
+        _close(field, spatial_receptive_field(_t(1.5), _t(0.3), _t(2.0), 7, dx, dy, domain=3))
+    mixed = spatial_receptive_field(torch.tensor([[1.5]]), 0.3, torch.tensor([2.0]), 7)
+    assert mixed.shape == (7, 7)
+    # the helpers that take a field keep its shape or stack along a new first dimension
+    k = _field(1.5, 0.3, 2.0)
+    assert derive_kernel(k, torch.tensor([0.3])).shape == (11, 11)
+    assert derive_spatial_receptive_field_single(k, one[0], one[1], 1, 1).shape == (11, 11)
+    assert derive_spatial_receptive_field(k, 1.5, 0.3, [(0, 0), (1, 0), (0, 1)]).shape == (
+        3,
+        11,
+        11,
+    )
+    assert temporal_scale_distribution(3).shape == (3,)
+
+
+def test_shapes_of_batched_covariances_and_rows():
+    # more elements: a batch (1.1.0 raised for these, so this is a superset)
+    c = covariance_matrix(torch.tensor([1.0, 2.0, 3.0]), 1.0, torch.tensor([0.0]))
+    assert c.shape == (3, 2, 2)
+    assert covariance_matrix(torch.ones(4, 1), 1.0, torch.zeros(3)).shape == (4, 3, 2, 2)
+    k = gaussian_kernel(5, c)
+    assert k.shape == (3, 5, 5)
+    for i in range(3):
+        _close(k[i], gaussian_kernel(5, c[i]))
+    assert gaussian_kernel(5, c[:1]).shape == (1, 5, 5)
+    assert gaussian_kernel(5, c.expand(2, 3, 2, 2)).shape == (2, 3, 5, 5)
+    # rows -> one field per row, for any number of rows
+    rows = _rows(1)
+    assert spatial_receptive_fields_with_derivatives(rows, 7).shape == (len(rows), 7, 7)
+    assert spatial_receptive_fields_with_derivatives(rows[:1], 7).shape == (1, 7, 7)
+    assert spatial_receptive_fields_with_derivatives(rows[:0], 7).shape == (0, 7, 7)
+    # a single field takes single values; for many, the batched function is the one to use
+    with pytest.raises(ValueError, match="scale must be a number or a one-element tensor"):
+        spatial_receptive_field(torch.tensor([1.0, 2.0]), 0.0, 1.0, 5)
+    with pytest.raises(ValueError, match="angle must be .* one-element"):
+        spatial_receptive_field(1.0, torch.zeros(2), 1.0, 5)
+    with pytest.raises(TypeError, match="angle must be a number"):
+        spatial_receptive_field(1.0, "0", 1.0, 5)
+
+
+def test_singular_covariance_gives_nan_instead_of_an_error():
+    # the closed-form 2 x 2 inverse: 0 / 0 where torch.linalg.inv would raise
+    assert gaussian_kernel(5, torch.zeros(2, 2)).isnan().all()
+    batch = torch.stack([torch.eye(2), torch.zeros(2, 2)])
+    k = gaussian_kernel(5, batch)
+    assert torch.isfinite(k[0]).all() and k[1].isnan().all()
+
+
+def test_sizes_accept_integral_numbers():
+    np = pytest.importorskip("numpy")
+    c = torch.eye(2)
+    assert gaussian_kernel(np.int64(5), c).shape == (5, 5)
+    assert gaussian_kernel(torch.tensor(5), c).shape == (5, 5)
+    field = spatial_receptive_field(1.0, 0.0, 1.0, np.prod((3, 3)), np.int32(1), np.int64(0))
+    assert field.shape == (9, 9)
+    assert spatial_receptive_fields_with_derivatives(_rows(), np.int64(5)).shape == (4, 5, 5)
+    assert temporal_scale_distribution(np.int64(3)).shape == (3,)
+    p = spatial_parameters(torch.ones(1), torch.zeros(1), torch.ones(1), np.int64(1))
+    assert p.shape == (4, 5)
+    q = spatial_parameters(torch.ones(1), torch.zeros(1), torch.ones(1), [(np.int64(1), 0)])
+    assert q[:, 3:].tolist() == [[1.0, 0.0]]
+    m = SpatialReceptiveField2d(np.int64(2), np.prod((5,)), _rows(), padding=np.int64(2))
+    assert (m.in_channels, m.size) == (2, 5) and type(m.size) is int
+    assert m(torch.rand(1, 2, 6, 6)).shape == (1, 4, 6, 6)
+    t = TemporalReceptiveField((np.int64(2), np.int32(5)), n_scales=np.int64(3))
+    assert t.shape == (2, 5) and t.n_scales == 3
+    for bad in (True, 5.0, np.float64(5)):
+        with pytest.raises(TypeError, match="size must be an integer"):
+            gaussian_kernel(bad, c)
+        with pytest.raises(TypeError, match="in_channels"):
+            SpatialReceptiveField2d(bad, 5, _rows())
+    with pytest.raises(TypeError, match="n_scales"):
+        temporal_scale_distribution(True)
+    with pytest.raises(TypeError, match="shape"):
+        TemporalReceptiveField((2, 5.0))
+    with pytest.raises(ValueError, match=r"shape\[1\] must be positive"):
+        TemporalReceptiveField((2, 0))
+    with pytest.raises(ValueError, match="derivatives"):
+        spatial_parameters(torch.ones(1), torch.zeros(1), torch.ones(1), True)
+
+
+# ----------------------------------------------------------------------------- trained values
+def _formula_fields(rows: torch.Tensor, size: int, domain: float) -> torch.Tensor:
+    """API.md §2.26 written out per row with plain arithmetic (the quadratic form with the
+    adjugate of C, derivatives by the documented loop), for any values of the rows."""
+    fields = []
+    grid = torch.linspace(-domain, domain, size, dtype=D64)
+    y, x = grid[:, None], grid[None, :]
+    for s, phi, r, dx, dy in rows.detach().to(D64):
+        l1, l2 = r**2, (1 / r) ** 2
+        cos, sin = torch.cos(phi), torch.sin(phi)
+        a = s * (l1 * cos**2 + l2 * sin**2)
+        b = s * (l1 - l2) * cos * sin
+        d = s * (l1 * sin**2 + l2 * cos**2)
+        det = a * d - b * b
+        q = (d * x * x - 2 * b * x * y + a * y * y) / det
+        k = torch.exp(-q / 2) / (2 * math.pi * torch.sqrt(det))
+        k = k / k.sum()
+        norm = s ** (1 * (1 - 1)) * (s**2) ** (1 / 2)  # calculate_normalization(1, s, 1) = |s|
+        dx, dy = dx.item(), dy.item()
+        while dx > 0 or dy > 0:
+            for order, angle in ((dx, phi), (dy, phi + math.pi / 2)):
+                if order > 0:
+                    grad0, grad1 = torch.gradient(k, dim=0)[0], torch.gradient(k, dim=1)[0]
+                    k = (torch.cos(angle) * grad0 + torch.sin(angle) * grad1) * norm
+            dx, dy = dx - 1, dy - 1
+        fields.append(k)
+    return torch.stack(fields)
+
+
+def _assert_fields(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    assert actual.shape == expected.shape
+    assert torch.equal(actual.isnan(), expected.isnan())
+    finite = ~expected.isnan()
+    _close(actual[finite], expected[finite], rtol=1e-9, atol=1e-12)
+
+
+def _step_to(module: torch.nn.Module, targets: dict[str, torch.Tensor]) -> None:
+    """One real SGD step (lr=1) whose gradients move each named parameter to its target."""
+    params = dict(module.named_parameters())
+    for name, target in targets.items():
+        params[name].grad = params[name].detach() - target
+    torch.optim.SGD(module.parameters(), lr=1.0).step()
+    for name, target in targets.items():
+        assert torch.equal(params[name].detach(), target)
+
+
+def test_spatial_module_forward_after_training_moved_scales_and_ratios():
+    rows = torch.tensor(
+        [
+            [1.0, 0.3, 2.0, 0, 0],
+            [1.0, 0.3, 2.0, 1, 1],
+            [1.5, 0.0, 2.0, 0, 0],
+            [2.0, 0.5, 1.5, 0, 1],
+            [1.0, 0.2, 0.5, 0, 0],
+            [1.2, 0.7, 3.0, 2, 0],
+        ],
+        dtype=D64,
+    )
+    m = SpatialReceptiveField2d(1, 7, rows, domain=2, padding=3)
+    x = torch.rand(2, 1, 9, 9, dtype=D64)
+    m(x).pow(2).sum().backward()
+    target = m.rf_parameters.detach().clone()
+    target[0, 0] = target[1, 0] = -1.0  # negative scale: inverted Gaussian
+    target[2, 0] = 0.0  # zero scale: singular covariance
+    target[3, 2] = -1.5  # negative ratio: the field of |ratio|
+    target[4, 2] = 0.0  # zero ratio: infinite 1/ratio
+    _step_to(m, {"rf_parameters": target})
+    out = m(x)  # no error
+    expected = _formula_fields(target, 7, 2.0)
+    _assert_fields(m.weights[:, 0], expected)
+    assert torch.equal(
+        out.isnan().flatten(2).all(2), expected.isnan().flatten(1).all(1).expand(2, -1)
+    )
+    finite = [0, 1, 3, 5]
+    _close(out[:, finite], F.conv2d(x, expected[finite].unsqueeze(1), padding=3))
+    # the formulas, checked by their properties
+    inverted = _formula_fields(torch.tensor([[1.0, 0.3, 2.0, 0, 0]], dtype=D64), 7, 2.0)[0]
+    _close(m.weights[0, 0], (1 / inverted) / (1 / inverted).sum())
+    assert m.weights[0, 0, 3, 3] == m.weights[0, 0].min()  # smallest at the centre
+    assert m.weights[0, 0].sum().item() == pytest.approx(1.0)
+    absolute = rows[3:4].clone()
+    absolute[0, 2] = 1.5
+    _close(m.weights[3, 0], spatial_receptive_fields_with_derivatives(absolute, 7, 2.0)[0])
+    assert m.weights[2].isnan().all() and m.weights[4].isnan().all()
+    # backward runs too; NaN stays within the rows whose kernels are NaN
+    out.sum().backward()
+    grad = m.rf_parameters.grad
+    assert torch.isfinite(grad[finite]).all() and grad[[2, 4], 0].isnan().all()
+
+
+def test_sampled_module_forward_after_training_moved_scales_and_ratios():
+    m = SampledSpatialReceptiveField2d(
+        1,
+        7,
+        torch.tensor([1.0, 2.0], dtype=D64),
+        torch.tensor([0.0, 0.5], dtype=D64),
+        torch.tensor([2.0, 1.0], dtype=D64),
+        [(0, 0), (1, 0)],
+        domain=3,
+        padding=3,
+    )
+    x = torch.rand(1, 1, 8, 8, dtype=D64)
+    m(x).sum().backward()
+    scales = torch.tensor([-0.5, 0.0], dtype=D64)
+    ratios = torch.tensor([-2.0, 1.0], dtype=D64)
+    _step_to(m, {"scales": scales, "ratios": ratios, "angles": m.angles.detach().clone()})
+    out = m(x)
+    assert out.shape == (1, 16, 8, 8)
+    rows = m.submodule.rf_parameters
+    assert set(rows[:, 0].tolist()) == {-0.5, 0.0} and set(rows[:, 2].tolist()) == {-2.0, 1.0}
+    expected = _formula_fields(rows, 7, 3.0)
+    _assert_fields(m.submodule.weights[:, 0], expected)
+    negative = rows[:, 0] < 0
+    assert not expected[negative].isnan().any() and expected[~negative].isnan().all()
+    _close(out[:, negative], F.conv2d(x, expected[negative].unsqueeze(1), padding=3))
+    out[:, negative].sum().backward()
+    assert torch.isfinite(m.scales.grad[0])
+
+
+def test_parameterized_module_forward_after_training_moved_scales_and_ratios():
+    m = ParameterizedSpatialReceptiveField2d(
+        2,
+        5,
+        torch.tensor([1.0, 2.0]),
+        torch.tensor([0.4]),
+        torch.tensor([1.0, 3.0]),
+        1,
+        domain=2,
+    )
+    x = torch.rand(3, 2, 6, 6)
+    m(x).sum().backward()
+    scales, ratios = m.scales.detach().clone(), m.ratios.detach().clone()
+    scales[0] = -2.0  # row 0: (0, 0) derivative, inverted
+    scales[5] = -1.0  # row 5: (0, 1) derivative, inverted and multiplied by -1
+    ratios[1] = -ratios[1]
+    ratios[2] = 0.0
+    _step_to(m, {"scales": scales, "ratios": ratios})
+    out = m(x)
+    assert out.shape == (3, 16, 2, 2)
+    expected = _formula_fields(m.submodule.rf_parameters, 5, 2.0).float()
+    weights = m.submodule.weights
+    assert torch.equal(weights.isnan(), expected.isnan()[:, None].expand_as(weights))
+    assert weights[2].isnan().all()
+    others = [i for i in range(16) if i != 2]
+    _close(weights[others, 1], expected[others])
+    _close(out[:, others], F.conv2d(x, expected[others, None].expand(-1, 2, -1, -1)))
+    assert weights[0, 0, 2, 2] == weights[0, 0].min()
+
+
+def test_spatial_module_derivative_columns_moved_by_weight_decay():
+    rows = torch.tensor([[1.0, 0.3, 2.0, 1, 0], [1.5, 0.0, 1.0, 0, 2], [1.2, 0.6, 1.5, 0, 0]])
+    m = SpatialReceptiveField2d(1, 7, rows.clone(), domain=3)
+    x = torch.rand(1, 1, 7, 7)
+    m(x).sum().backward()
+    torch.optim.SGD(m.parameters(), lr=0.1, weight_decay=0.01).step()
+    orders = m.rf_parameters.detach()[:, 3:]
+    assert 0 < orders[0, 0] < 1 and 1 < orders[1, 1] < 2  # 0.999, 1.998: not integers
+    m(x)
+    exact = m.rf_parameters.detach().clone()
+    exact[:, 3:] = rows[:, 3:]
+    _close(m.weights[:, 0], spatial_receptive_fields_with_derivatives(exact, 7, 3))
+    # any value: ceil(d) derivative steps for d > 0 (the documented loop), none otherwise
+    with torch.no_grad():
+        m.rf_parameters[:, 3:] = torch.tensor([[0.2, -0.5], [float("nan"), 1.5], [0.0, 0.0]])
+    m(x)
+    exact[:, 3:] = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    _close(m.weights[:, 0], spatial_receptive_fields_with_derivatives(exact, 7, 3))
+    with torch.no_grad():
+        m.rf_parameters[0, 3] = float("inf")
+    with pytest.raises(ValueError, match="must be finite"):
+        m(x)

@@ -68,12 +68,15 @@ Example:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from ..utils._validation import as_size, is_size
 
 __all__ = [
     "calculate_normalization",
@@ -91,16 +94,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_int(value: Any, name: str, who: str, minimum: int) -> int:
-    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{who}: {name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{who}: {name} must be at least {minimum}, got {value}")
-    return value
-
-
 def _check_positive(value: Any, name: str, who: str) -> None:
     """Raise unless ``value`` (a number or tensor) is a number, or tensor of numbers, > 0."""
     if isinstance(value, Tensor):
@@ -134,7 +127,7 @@ def _as_vector(value: Any, name: str, who: str) -> Tensor:
 
 
 def _check_orders(dx: Any, dy: Any, who: str) -> tuple[int, int]:
-    return _check_int(dx, "dx", who, 0), _check_int(dy, "dy", who, 0)
+    return as_size(dx, "dx", who, minimum=0), as_size(dy, "dy", who, minimum=0)
 
 
 def _check_field(field: Any, name: str, who: str) -> None:
@@ -154,7 +147,12 @@ def gaussian_kernel(size: int, c: Tensor, domain: float = 8) -> Tensor:
     The grid spans ``[-domain, domain]`` in both directions, ``x`` along the columns and ``y``
     along the rows; see :mod:`norse.torch.functional.receptive_field` for the formula. The
     values are densities (not normalised to sum to one) and differentiable with respect to
-    ``c``. A batch of covariances ``(*, 2, 2)`` gives a batch of kernels.
+    ``c``. A ``(2, 2)`` covariance gives a ``(size, size)`` kernel, as in 1.1.0; a batch of
+    covariances ``(*, 2, 2)`` gives a batch of kernels ``(*, size, size)``.
+
+    The inverse and determinant of ``c`` are the closed-form 2 x 2 ones, so a singular ``c``
+    (e.g. a zero scale) gives non-finite values instead of an error; see the module docstring
+    of :mod:`norse.torch.module.receptive_field` for what other parameters give.
 
     Args:
         size (int): number of grid points per side.
@@ -162,15 +160,17 @@ def gaussian_kernel(size: int, c: Tensor, domain: float = 8) -> Tensor:
         domain (float): half-width of the grid.
 
     Returns:
-        Tensor of shape ``(*, size, size)``.
+        Tensor of shape ``(size, size)``, or ``(*, size, size)`` for batched ``c``.
 
     Example:
         >>> k = gaussian_kernel(5, torch.eye(2), domain=2)
         >>> k.shape, round(k[2, 2].item(), 4)  # centre value 1 / (2 pi)
         (torch.Size([5, 5]), 0.1592)
+        >>> gaussian_kernel(5, torch.eye(2).expand(3, 2, 2)).shape
+        torch.Size([3, 5, 5])
     """
     who = "gaussian_kernel"
-    size = _check_int(size, "size", who, 1)
+    size = as_size(size, "size", who, 1)
     _check_positive(domain, "domain", who)
     if not isinstance(c, Tensor):
         raise TypeError(
@@ -184,11 +184,20 @@ def gaussian_kernel(size: int, c: Tensor, domain: float = 8) -> Tensor:
         )
     if not c.is_floating_point():
         c = c.to(torch.get_default_dtype())
-    ci = torch.linalg.inv(c)
-    cd = torch.linalg.det(c)
-    fraction = 1 / (2 * math.pi * torch.sqrt(cd))
-    a = torch.linspace(-domain, domain, size, dtype=c.dtype, device=c.device)
-    xs, ys = torch.meshgrid(a, a, indexing="xy")
+    return _gaussian(size, c, domain)
+
+
+def _gaussian(size: int, c: Tensor, domain: Any) -> Tensor:
+    """:func:`gaussian_kernel` without the checks: ``(*, 2, 2)`` -> ``(*, size, size)``."""
+    a, b, cc, d = c[..., 0, 0], c[..., 0, 1], c[..., 1, 0], c[..., 1, 1]
+    det = a * d - b * cc
+    # adj(c) / det(c): the exact inverse of a 2 x 2 matrix, which (unlike linalg.inv) never
+    # raises; a singular c gives inf / nan, as the formula does.
+    ci = torch.stack([torch.stack([d, -b], -1), torch.stack([-cc, a], -1)], -2)
+    ci = ci / det[..., None, None]
+    fraction = 1 / (2 * math.pi * torch.sqrt(det))
+    grid = torch.linspace(-domain, domain, size, dtype=c.dtype, device=c.device)
+    xs, ys = torch.meshgrid(grid, grid, indexing="xy")
     coo = torch.stack([xs, ys], dim=-1)
     quadratic = torch.einsum("hwi,...ij,hwj->...hw", coo, ci, coo)
     return fraction[..., None, None] * torch.exp(-0.5 * quadratic)
@@ -197,8 +206,10 @@ def gaussian_kernel(size: int, c: Tensor, domain: float = 8) -> Tensor:
 def covariance_matrix(sigma1: Any, sigma2: Any, phi: Any) -> Tensor:
     r"""The covariance :math:`R_\varphi \operatorname{diag}(\sigma_1^2, \sigma_2^2) R_\varphi^\top`.
 
-    Arguments go through :func:`torch.as_tensor` and broadcast against each other; the result
-    keeps autograd with respect to all three.
+    Arguments go through :func:`torch.as_tensor`; the result keeps autograd with respect to
+    all three. Numbers and one-element tensors (of any shape, e.g. ``(1,)``) give a ``(2, 2)``
+    matrix, as in 1.1.0. Arguments with more elements broadcast against each other and give
+    a batch ``(*, 2, 2)`` (1.1.0 raised an error for them).
 
     Args:
         sigma1: standard deviation along the direction :math:`(\cos\varphi, \sin\varphi)`.
@@ -212,8 +223,20 @@ def covariance_matrix(sigma1: Any, sigma2: Any, phi: Any) -> Tensor:
         >>> covariance_matrix(2.0, 1.0, 0.0)
         tensor([[4., 0.],
                 [0., 1.]])
+        >>> covariance_matrix(torch.tensor([2.0]), 1.0, 0.0).shape
+        torch.Size([2, 2])
+        >>> covariance_matrix(torch.tensor([2.0, 3.0]), 1.0, 0.0).shape
+        torch.Size([2, 2, 2])
     """
     sigma1, sigma2, phi = (torch.as_tensor(v) for v in (sigma1, sigma2, phi))
+    c = _covariance(sigma1, sigma2, phi)
+    if sigma1.numel() == sigma2.numel() == phi.numel() == 1:
+        c = c.reshape(2, 2)
+    return c
+
+
+def _covariance(sigma1: Tensor, sigma2: Tensor, phi: Tensor) -> Tensor:
+    """:func:`covariance_matrix` for broadcasting tensors: always ``(*broadcast, 2, 2)``."""
     lambda1 = sigma1**2
     lambda2 = sigma2**2
     cos, sin = torch.cos(phi), torch.sin(phi)
@@ -250,7 +273,8 @@ def derive_kernel(kernel: Tensor, angle: Any) -> Tensor:
 def calculate_normalization(dx: int, scale: Any, gamma: float = 1) -> Any:
     r"""The scale normalisation :math:`s^{d_x (1-\gamma)} (s^2)^{\gamma/2}` of a derivative.
 
-    With ``gamma=1`` (the value the fields use) this is the scale itself.
+    With ``gamma=1`` (the value the fields use) this is :math:`(s^2)^{1/2} = |s|`, the scale
+    itself for positive scales.
 
     Args:
         dx (int): derivative order.
@@ -342,10 +366,12 @@ def spatial_receptive_field(
     The covariance is :func:`covariance_matrix` ``(ratio, 1/ratio, angle) * scale``; the
     Gaussian kernel on ``[-domain, domain]`` is divided by its sum and then differentiated with
     :func:`derive_spatial_receptive_field_single`. Differentiable with respect to ``scale``,
-    ``angle`` and ``ratio``.
+    ``angle`` and ``ratio``. Each of them is a number or a one-element tensor of any shape
+    (e.g. ``(1,)``), and the field is ``(size, size)`` as in 1.1.0; for many fields at once
+    use :func:`spatial_receptive_fields_with_derivatives`.
 
     Args:
-        scale: variance scale :math:`s > 0` (number or 0-dim tensor).
+        scale: variance scale :math:`s > 0` (number or one-element tensor).
         angle: orientation in radians.
         ratio: axis ratio :math:`r > 0` (standard deviations :math:`r` and :math:`1/r`).
         size (int): kernel side length.
@@ -362,23 +388,43 @@ def spatial_receptive_field(
         (torch.Size([9, 9]), True)
     """
     who = "spatial_receptive_field"
-    size = _check_int(size, "size", who, 1)
+    size = as_size(size, "size", who, 1)
     dx, dy = _check_orders(dx, dy, who)
     if (dx or dy) and size < 2:
         raise ValueError(f"{who}: derivatives need size >= 2, got size={size}")
     _check_positive(domain, "domain", who)
     _check_positive(scale, "scale", who)
     _check_positive(ratio, "ratio", who)
-    scale, angle, ratio = (torch.as_tensor(v) for v in (scale, angle, ratio))
+    values = []
+    for name, value in (("scale", scale), ("angle", angle), ("ratio", ratio)):
+        if not isinstance(value, (Tensor, Real)) or isinstance(value, bool):
+            raise TypeError(
+                f"{who}: {name} must be a number or a one-element tensor, got "
+                f"{type(value).__name__}"
+            )
+        t = torch.as_tensor(value)
+        if t.numel() != 1:
+            raise ValueError(
+                f"{who}: {name} must be a number or a one-element tensor (one field), got "
+                f"shape {tuple(t.shape)}; use spatial_receptive_fields_with_derivatives for "
+                "many fields"
+            )
+        values.append(t.reshape(()))
+    scale, angle, ratio = values
     if not scale.is_floating_point():
         scale = scale.to(torch.get_default_dtype())
-    c = covariance_matrix(ratio, 1 / ratio, angle) * scale
-    k = gaussian_kernel(size, c, domain)
+    c = _covariance(ratio, 1 / ratio, angle) * scale
+    k = _gaussian(size, c, domain)
     k = k / k.sum()
     return _derive(k, scale, angle, dx, dy)
 
 
 # ----------------------------------------------------------------------------- parameters
+def _as_int(value: Any) -> int:
+    """An integral number (see :func:`~norse.torch.utils._validation.is_size`) as an ``int``."""
+    return int(value.item()) if isinstance(value, Tensor) else operator.index(value)
+
+
 def _extract_derivatives(
     derivatives: Any, who: str = "derivatives"
 ) -> tuple[list[tuple[int, int]], int]:
@@ -386,7 +432,8 @@ def _extract_derivatives(
 
     An int ``n`` means every pair with orders ``0..n`` (``n = 0``: only ``(0, 0)``).
     """
-    if isinstance(derivatives, int) and not isinstance(derivatives, bool):
+    if is_size(derivatives):
+        derivatives = _as_int(derivatives)
         if derivatives < 0:
             raise ValueError(
                 f"{who}: derivatives must be a non-negative int or a list of (dx, dy) pairs, "
@@ -400,13 +447,13 @@ def _extract_derivatives(
         pairs = []
         for pair in derivatives:
             ok = isinstance(pair, (list, tuple)) and len(pair) == 2
-            ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)
+            ok = ok and all(is_size(v) and _as_int(v) >= 0 for v in pair)
             if not ok:
                 raise ValueError(
                     f"{who}: derivatives must be a non-negative int or a list of (dx, dy) pairs "
                     f"of non-negative ints, got the entry {pair!r}; e.g. [(0, 0), (1, 0)]"
                 )
-            pairs.append((int(pair[0]), int(pair[1])))
+            pairs.append((_as_int(pair[0]), _as_int(pair[1])))
         if not pairs:
             raise ValueError(f"{who}: derivatives is an empty list; pass at least [(0, 0)]")
         return pairs, max(max(p) for p in pairs)
@@ -499,10 +546,8 @@ def spatial_parameters(
     return _spatial_rows(scales, angles, ratios, pairs, order)
 
 
-def _check_combinations(
-    combinations: Any, who: str, name: str = "combinations"
-) -> tuple[list[int], list[int]]:
-    """Validate ``(N, 5)`` rows; return the derivative orders (one host transfer)."""
+def _check_rows(combinations: Any, who: str, name: str) -> None:
+    """Type, shape and dtype of ``(N, 5)`` parameter rows (metadata only)."""
     if not isinstance(combinations, Tensor):
         raise TypeError(
             f"{who}: {name} must be a tensor of shape (N, 5), got "
@@ -518,12 +563,20 @@ def _check_combinations(
             f"{who}: {name} must be a floating tensor, got {combinations.dtype}; "
             "convert it with .float()"
         )
+
+
+def _check_combinations(
+    combinations: Any, who: str, name: str = "combinations"
+) -> tuple[list[int], list[int]]:
+    """Validate ``(N, 5)`` rows and their values; return the derivative orders (one host
+    transfer). Used where parameters are given (function calls, module construction)."""
+    _check_rows(combinations, who, name)
     host = combinations.detach()[:, [0, 2, 3, 4]].cpu()
     for column, label in ((0, "scale (column 0)"), (1, "ratio (column 2)")):
         if len(host) and not bool((host[:, column] > 0).all()):
             raise ValueError(
-                f"{who}: every {label} of {name} must be positive, got {host[:, column].min().item():g}; "
-                "keep scales and ratios > 0"
+                f"{who}: every {label} of {name} must be positive, got "
+                f"{host[:, column].min().item():g}; keep scales and ratios > 0"
             )
     orders = host[:, 2:].round()
     if len(host) and not (bool((orders >= 0).all()) and torch.allclose(orders, host[:, 2:])):
@@ -533,6 +586,21 @@ def _check_combinations(
         )
     orders = orders.long()
     return orders[:, 0].tolist(), orders[:, 1].tolist()
+
+
+def _derivative_counts(rows: Tensor, who: str, name: str) -> tuple[list[int], list[int]]:
+    """The derivative steps :func:`derive_spatial_receptive_field_single`'s loop takes for
+    any values of the dx, dy columns: ``ceil(d)`` for ``d > 0`` and none otherwise (so a
+    weight decay turning 1 into 0.9999 keeps one derivative). Scales and ratios are not
+    checked; used in the modules' forward passes, where training may have moved the rows."""
+    host = rows.detach()[:, 3:].cpu()
+    if bool((host == math.inf).any()):
+        raise ValueError(
+            f"{who}: dx and dy (columns 3 and 4) of {name} must be finite, got inf; "
+            "these columns get no gradient, so something else set them"
+        )
+    counts = torch.where(host > 0, host.ceil(), torch.zeros_like(host)).long()
+    return counts[:, 0].tolist(), counts[:, 1].tolist()
 
 
 def spatial_receptive_fields_with_derivatives(
@@ -550,7 +618,7 @@ def spatial_receptive_fields_with_derivatives(
         domain (float): half-width of the sampling grid.
 
     Returns:
-        Tensor of shape ``(N, size, size)``.
+        Tensor of shape ``(N, size, size)`` (``N = 0`` gives an empty ``(0, size, size)``).
 
     Example:
         >>> p = spatial_parameters(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([1.0]), 1)
@@ -559,19 +627,25 @@ def spatial_receptive_fields_with_derivatives(
         (torch.Size([4, 9, 9]), tensor([1., 0., 0., 0.]))
     """
     who = "spatial_receptive_fields_with_derivatives"
-    size = _check_int(size, "size", who, 1)
+    size = as_size(size, "size", who, 1)
     _check_positive(domain, "domain", who)
     dxs, dys = _check_combinations(combinations, who)
     if size < 2 and any(dxs + dys):
         raise ValueError(f"{who}: derivatives need size >= 2, got size={size}")
+    return _fields(combinations, size, domain, dxs, dys)
+
+
+def _fields(combinations: Tensor, size: int, domain: Any, dxs: list[int], dys: list[int]) -> Tensor:
+    """The kernels of ``(N, 5)`` rows with the given derivative orders, without checks: any
+    scale and ratio give what the formulas give (see :mod:`norse.torch.module.receptive_field`)."""
     scales, angles, ratios = combinations[:, 0], combinations[:, 1], combinations[:, 2]
-    c = covariance_matrix(ratios, 1 / ratios, angles) * scales[:, None, None]
-    k = gaussian_kernel(size, c, domain)
+    c = _covariance(ratios, 1 / ratios, angles) * scales[:, None, None]
+    k = _gaussian(size, c, domain)
     k = k / k.sum(dim=(-2, -1), keepdim=True)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, key in enumerate(zip(dxs, dys, strict=True)):
         groups.setdefault(key, []).append(i)
-    if list(groups) == [(0, 0)]:
+    if not groups or list(groups) == [(0, 0)]:
         return k
     parts, rows = [], []
     for (dx, dy), index in groups.items():
@@ -583,6 +657,11 @@ def spatial_receptive_fields_with_derivatives(
     inverse = torch.empty(len(rows), dtype=torch.long)
     inverse[torch.tensor(rows)] = torch.arange(len(rows))
     return torch.cat(parts)[inverse.to(k.device)]
+
+
+def _spatial_fields(rows: Tensor, size: int, domain: Any, who: str, name: str) -> Tensor:
+    """The modules' kernels: ``rows`` as training left them (see :func:`_derivative_counts`)."""
+    return _fields(rows, size, domain, *_derivative_counts(rows, who, name))
 
 
 def temporal_scale_distribution(
@@ -613,7 +692,7 @@ def temporal_scale_distribution(
         tensor([1., 2., 4.])
     """
     who = "temporal_scale_distribution"
-    n_scales = _check_int(n_scales, "n_scales", who, 1)
+    n_scales = as_size(n_scales, "n_scales", who, 1)
     _check_positive(min_scale, "min_scale", who)
     _check_positive(c, "c", who)
     xs = torch.linspace(1, n_scales, n_scales)

@@ -1,9 +1,58 @@
-"""Receptive-field modules: spatial fields as 2-d convolutions and temporal fields as leaky
+r"""Receptive-field modules: spatial fields as 2-d convolutions and temporal fields as leaky
 integrators with several time constants.
 
 The fields come from scale-space theory (Lindeberg, 2021, "Normative theory of visual receptive
 fields"); for spiking / binary signals see Pedersen et al., 2023, "Translation and Scale
 Invariance for Event-Based Object Tracking". Equations: :mod:`norse.torch.functional.receptive_field`.
+
+**Parameters moved by training.** The constructors check that scales and ratios are positive,
+but an optimiser step may move them anywhere (e.g. a large SGD step). The forward pass does not
+check them again: as in 1.1.0 it computes the formulas of
+:mod:`norse.torch.functional.receptive_field` with whatever values the parameters have, and
+never raises because of them. For a field with scale :math:`s`, angle :math:`\varphi` and ratio
+:math:`r` (covariance :math:`C = s\,\Sigma(r, 1/r, \varphi)`) that gives:
+
+- :math:`r < 0`: :math:`\Sigma` depends on :math:`r^2` and :math:`r^{-2}` only, so the field
+  (derivatives included) is exactly the field of :math:`|r|`.
+- :math:`r = 0`: :math:`1/r = \infty` makes the covariance NaN, so the kernel, and every output
+  value it touches, is NaN.
+- :math:`s < 0`: :math:`C` is negative definite and :math:`\sqrt{\det C} = |s|`, so the
+  exponent changes sign: the kernel is :math:`\propto \exp(+\tfrac12 p^\top (|s|\Sigma)^{-1} p)`,
+  an inverted Gaussian, smallest at the centre and largest in the corners, still normalised
+  to sum to one (it equals ``1 / k`` normalised, for ``k`` the kernel of scale :math:`|s|`).
+  Each derivative step multiplies by the normalisation :math:`(s^2)^{1/2} = |s|`, so a
+  ``(dx, dy)`` field carries the factor :math:`|s|^{dx + dy}`. Where the exponential
+  overflows (a grid wide compared with :math:`\sqrt{|s|}`, e.g. in float32 beyond an exponent
+  of about 88), the normalised kernel is NaN.
+- :math:`s = 0`: :math:`C = 0` is singular; its inverse is :math:`0/0`, so the kernel is NaN
+  (the 2 x 2 inverse is taken in closed form, where ``torch.linalg.inv`` would raise).
+- NaN scales or ratios give NaN kernels.
+- The ``dx``/``dy`` columns of ``SpatialReceptiveField2d.rf_parameters`` get no gradient, but
+  a weight decay shrinks them; like the derivative loop of
+  :func:`~norse.torch.functional.receptive_field.derive_spatial_receptive_field_single`, a
+  column value :math:`d` gives :math:`\lceil d \rceil` derivative steps if :math:`d > 0` and
+  none otherwise (an infinite value raises ``ValueError``).
+
+Gradients are those of the same formulas (NaN where the kernel is NaN). To keep the fields
+Gaussian, keep the parameters positive yourself, e.g. ``m.scales.data.clamp_(min=1e-3)`` after
+each optimiser step. (The functions in :mod:`norse.torch.functional.receptive_field` still
+raise ``ValueError`` for non-positive scales and ratios passed to them directly.)
+
+Example:
+    A large SGD step drives the first scale below zero; the forward pass still runs:
+
+    >>> m = SampledSpatialReceptiveField2d(1, 9, torch.tensor([1.0, 2.0]),
+    ...     torch.tensor([0.0]), torch.tensor([1.0]), derivatives=0, padding=4)
+    >>> m.scales.grad = torch.tensor([3.0, 0.0])
+    >>> torch.optim.SGD([m.scales], lr=1.0).step()
+    >>> m.scales
+    Parameter containing:
+    tensor([-2.,  2.], requires_grad=True)
+    >>> m(torch.rand(1, 1, 12, 12)).shape
+    torch.Size([1, 2, 12, 12])
+    >>> w = m.submodule.weights[0, 0]  # the inverted field: smallest at the centre
+    >>> bool(w[4, 4] == w.min()), round(w.sum().item(), 4)
+    (True, 1.0)
 """
 
 from __future__ import annotations
@@ -20,15 +69,15 @@ from ..functional.leaky_integrator_box import LIBoxParameters
 from ..functional.receptive_field import (
     _as_vector,
     _check_combinations,
-    _check_int,
     _check_positive,
     _extract_derivatives,
     _product_order,
+    _spatial_fields,
     _spatial_rows,
     spatial_parameters,
-    spatial_receptive_fields_with_derivatives,
     temporal_scale_distribution,
 )
+from ..utils._validation import as_size, is_size
 from .leaky_integrator_box import LIBoxCell
 
 __all__ = [
@@ -65,7 +114,9 @@ class SpatialReceptiveField2d(nn.Module):
     With ``optimize_fields=True``, ``rf_parameters`` becomes an ``nn.Parameter`` sharing storage
     with the tensor passed in (an optimiser step changes the caller's tensor). The kernels in
     ``weights`` are recomputed when the parameters change after a backward pass, and in every
-    forward pass that records gradients.
+    forward pass that records gradients. Scales and ratios are checked here (> 0) but not in
+    the forward pass: values that training moves to zero or below give what the formulas
+    give (see :mod:`norse.torch.module.receptive_field`).
 
     Args:
         in_channels (int): number of input channels.
@@ -103,8 +154,8 @@ class SpatialReceptiveField2d(nn.Module):
     ) -> None:
         super().__init__()
         who = type(self).__name__
-        self.in_channels = _check_int(in_channels, "in_channels", who, 1)
-        self.size = _check_int(size, "size", who, 1)
+        self.in_channels = as_size(in_channels, "in_channels", who)
+        self.size = as_size(size, "size", who)
         _check_positive(domain, "domain", who)
         unknown = [k for k in kwargs if k not in _CONV_KWARGS]
         if unknown:
@@ -147,7 +198,11 @@ class SpatialReceptiveField2d(nn.Module):
         if force or (self.has_updated and changed):
             self.has_updated = False
             self.rf_parameters_previous = params.detach().clone()
-            fields = spatial_receptive_fields_with_derivatives(params, self.size, self.domain)
+            # No value checks here: training may have moved scales and ratios to <= 0, and
+            # the kernels are then what the formulas give (see the module docstring).
+            fields = _spatial_fields(
+                params, self.size, self.domain, type(self).__name__, "rf_parameters"
+            )
             if self.aggregate:
                 self.weights = fields.unsqueeze(1).repeat(1, self.in_channels, 1, 1)
             else:
@@ -250,6 +305,8 @@ class SampledSpatialReceptiveField2d(_FieldsFromParameters):
     ratios, derivatives)``, recomputed in every forward pass so that gradients reach the
     (shared) ``scales``, ``angles`` and ``ratios``. The row order is fixed when the module is
     built, so a ratio that leaves 1 during training does not reorder the output channels.
+    Scales and ratios that training moves to zero or below are used as they are (see
+    :mod:`norse.torch.module.receptive_field`).
 
     Args:
         in_channels (int): number of input channels.
@@ -318,6 +375,8 @@ class ParameterizedSpatialReceptiveField2d(_FieldsFromParameters):
     Starts from :func:`~norse.torch.functional.receptive_field.spatial_parameters`
     ``(scales, angles, ratios, derivatives)``; afterwards every row (field) has its own
     ``scales[i]``, ``angles[i]`` and ``ratios[i]``, while the derivative orders stay fixed.
+    Scales and ratios that training moves to zero or below are used as they are (see
+    :mod:`norse.torch.module.receptive_field`).
 
     Args:
         in_channels (int): number of input channels.
@@ -431,17 +490,15 @@ class TemporalReceptiveField(nn.Module):
     ) -> None:
         super().__init__()
         who = type(self).__name__
-        if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape
-        ):
+        if not isinstance(shape, (tuple, list)) or not all(is_size(n) for n in shape):
             raise TypeError(
                 f"{who}: shape must be a torch.Size or tuple of positive ints (one input sample "
                 f"without batch dimensions), got {shape!r}"
             )
         if len(shape) == 0:
             raise ValueError(f"{who}: shape must have at least one dimension, got {shape!r}")
-        shape = torch.Size(shape)
-        n_scales = _check_int(n_scales, "n_scales", who, 1)
+        shape = torch.Size([as_size(n, f"shape[{i}]", who) for i, n in enumerate(shape)])
+        n_scales = as_size(n_scales, "n_scales", who)
         if isinstance(dt, bool) or not isinstance(dt, Real):
             raise TypeError(f"{who}: dt must be a number (seconds), got {type(dt).__name__}")
         _check_positive(dt, "dt", who)
