@@ -3,6 +3,7 @@
 import math
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,12 +92,45 @@ def test_decoder_default_and_pickle():
     assert decoder(z).shape == (1, 2, 3)
 
 
+@pytest.mark.parametrize("count", [0, torch.as_tensor(0), np.int64(0)])
+def test_zero_spike_count_gives_empty_times_and_zero_gradient(count):
+    # 1.1.0 keeps the first `spike_count if spike_count < T else T` rows: none
+    z = (torch.rand(5, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    z.requires_grad_(True)
+    out = ToSpikeTimes.apply(z, count)
+    assert out.shape == (0, 2, 3) and out.dtype == z.dtype
+    out.sum().backward()
+    assert z.grad.shape == z.shape and torch.equal(z.grad, torch.zeros_like(z))
+    z.grad = None
+    decoder = SpikesToTimesDecoder(count)
+    times = decoder(z)
+    assert times.shape == (0, 2, 3)
+    (times * 3.0).sum().backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+    assert ToSpikeTimes.apply(torch.zeros(0, 2, 3), 1).shape == (0, 2, 3)  # T = 0
+
+
+def test_spike_count_accepts_integral_numbers():
+    z = torch.tensor([[[0.0, 1.0]], [[1.0, 1.0]]])
+    for count in (np.int64(2), np.prod([2]), torch.tensor([2], dtype=torch.int32)):
+        assert ToSpikeTimes.apply(z, count).shape == (2, 1, 2)
+        assert SpikesToTimesDecoder(count)(z).shape == (2, 1, 2)
+
+
 def test_bad_input():
-    with pytest.raises(ValueError, match="spike_count"):
-        ToSpikeTimes.apply(torch.ones(3, 1, 1), 0)
-    with pytest.raises(TypeError, match="spike_count"):
+    with pytest.raises(ValueError, match="ToSpikeTimes: spike_count must be at least 0, got -1"):
+        ToSpikeTimes.apply(torch.ones(3, 1, 1), -1)
+    with pytest.raises(TypeError, match="spike_count must be an integer, got float"):
         ToSpikeTimes.apply(torch.ones(3, 1, 1), 1.5)
+    with pytest.raises(TypeError, match="spike_count must be an integer, got bool"):
+        ToSpikeTimes.apply(torch.ones(3, 1, 1), True)
+    with pytest.raises(TypeError, match="spike_count"):
+        ToSpikeTimes.apply(torch.ones(3, 1, 1), torch.tensor(1.0))
     with pytest.raises(TypeError, match="spike_input"):
         ToSpikeTimes.apply([1.0], 1)
+    with pytest.raises(ValueError, match="SpikesToTimesDecoder: spike_count must be at least 0"):
+        SpikesToTimesDecoder(torch.as_tensor(-2))
+    with pytest.raises(TypeError, match="SpikesToTimesDecoder: spike_count"):
+        SpikesToTimesDecoder(2.0)
     with pytest.raises(ValueError, match="dt"):
         SpikesToTimesDecoder(dt=-1.0)

@@ -11,6 +11,10 @@ Its gradient treats a spike time as the negative of the spike: moving a spike ea
 (``d tau < 0``) is like raising the spike at that step, so
 :math:`\partial L / \partial z_{\tau_k} = -\partial L / \partial \tau_k` at every returned finite
 time and zero elsewhere.
+
+As in 1.1.0 the first ``spike_count if spike_count < T else T`` rows are kept, so
+``spike_count=0`` gives an empty ``(0, *)`` result whose gradient with respect to the input is
+zero (of the input's shape).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from ..utils._validation import as_size
 
 __all__ = ["ToSpikeTimes"]
 
@@ -30,7 +36,8 @@ class ToSpikeTimes(torch.autograd.Function):
 
     Args:
         spike_input (Tensor): spikes (0/1) of shape ``(T, *)``, time first.
-        spike_count (int or Tensor): how many spike times to return per neuron.
+        spike_count (int or Tensor): how many spike times to return per neuron (an integer
+            >= 0; 0 gives an empty result).
 
     Returns:
         Tensor: ``(min(spike_count, T), *)`` floating time indices, ascending, ``inf`` where a
@@ -92,18 +99,6 @@ def _sorted_times(spike_input: Tensor, spike_count: Any) -> tuple[Tensor, Tensor
     return values[:keep], order[:keep]
 
 
-def _check_count(spike_count: Any) -> int:
-    if isinstance(spike_count, Tensor):
-        if spike_count.numel() != 1 or spike_count.is_floating_point():
-            raise TypeError(
-                "ToSpikeTimes: spike_count must be an int or a one-element integer tensor, "
-                f"got a {spike_count.dtype} tensor of shape {tuple(spike_count.shape)}"
-            )
-        spike_count = int(spike_count)
-    if isinstance(spike_count, bool) or not isinstance(spike_count, int):
-        raise TypeError(
-            f"ToSpikeTimes: spike_count must be an int, got {type(spike_count).__name__}"
-        )
-    if spike_count < 1:
-        raise ValueError(f"ToSpikeTimes: spike_count must be at least 1, got {spike_count}")
-    return spike_count
+def _check_count(spike_count: Any, who: str = "ToSpikeTimes") -> int:
+    """``spike_count`` as an ``int`` >= 0 (any integral number or one-element integer tensor)."""
+    return as_size(spike_count, "spike_count", who, minimum=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 from torch import Tensor, nn
 
@@ -14,7 +16,9 @@ class SpikesToTimesDecoder(nn.Module):
     """Times of the first ``spike_count`` spikes of every neuron, ascending, ``inf``-padded.
 
     Args:
-        spike_count (Tensor): how many spike times to return per neuron.
+        spike_count (Tensor): how many spike times to return per neuron (any integer >= 0,
+            e.g. ``torch.as_tensor(2)``, ``2`` or ``np.int64(2)``; 0 gives an empty
+            ``(0, B, N)`` output whose input gradient is zero, as in 1.1.0).
         convert_indices_to_times (bool): multiply the time indices by ``dt`` (seconds).
         dt (float): time step in seconds.
 
@@ -36,8 +40,8 @@ class SpikesToTimesDecoder(nn.Module):
         dt: float = 0.001,
     ) -> None:
         super().__init__()
-        _check_count(spike_count)
-        if isinstance(dt, bool) or not isinstance(dt, (int, float)):
+        _check_count(spike_count, "SpikesToTimesDecoder")
+        if isinstance(dt, bool) or not isinstance(dt, Real):
             raise TypeError(f"SpikesToTimesDecoder: dt must be a number, got {type(dt).__name__}")
         if not dt > 0:
             raise ValueError(f"SpikesToTimesDecoder: dt must be positive, got {dt}")
