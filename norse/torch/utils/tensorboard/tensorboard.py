@@ -18,9 +18,14 @@ hook                           writer method      value                counter a
 
 (The histogram hooks share the activity-mean counter, as in Norse 1.1.0.) The per-neuron
 values aggregate over the first (batch) dimension. Images show the spikes as a grey-scale
-``H x W`` picture: rows are all dimensions but the last, columns the last one.
+``1 x H x W`` picture (``CHW``, the default ``dataformats`` of ``add_image``): rows are all
+dimensions but the last, columns the last one.
 
-Nothing here imports tensorboard; only the writer you pass needs it.
+As in 1.1.0, the writer is called as ``method(tag, value, step)``, three positional arguments
+and nothing else (the step is a Python ``int``, the value a CPU tensor), so any object with
+``add_scalar(tag, value, step)``, ``add_histogram(tag, values, step)`` and
+``add_image(tag, img, step)`` methods works in place of a ``SummaryWriter``. Nothing here
+imports tensorboard; only the writer you pass needs it.
 
 Example:
     >>> from norse.torch import LIFCell
@@ -69,7 +74,7 @@ def _check(fn: str, key: object, writer: object, method: str) -> None:
         raise TypeError(f"{fn}: key must be a str (the tag), got {type(key).__name__}")
     if not callable(getattr(writer, method, None)):
         raise TypeError(
-            f"{fn}: writer must have a {method}() method (a "
+            f"{fn}: writer must have an {method}(tag, value, step) method (e.g. a "
             f"torch.utils.tensorboard.SummaryWriter), got {type(writer).__name__}"
         )
 
@@ -104,6 +109,7 @@ def _per_neuron(reduce: Callable[..., Tensor]) -> Callable[[Tensor], Tensor]:
 
 
 def _image(z: Tensor) -> Tensor:
+    """The spikes as a ``(1, H, W)`` grey-scale image (rows: all dimensions but the last)."""
     z = z.float()
     if z.dim() == 0:
         z = z.reshape(1, 1)
@@ -111,7 +117,7 @@ def _image(z: Tensor) -> Tensor:
         z = z.unsqueeze(0)
     else:
         z = z.reshape(-1, z.shape[-1])
-    return z.clamp(0, 1)
+    return z.clamp(0, 1).unsqueeze(0)
 
 
 def hook_spike_activity_mean(key: str, writer: Any) -> Hook:
@@ -219,7 +225,8 @@ def hook_spike_histogram_sum(key: str, writer: Any) -> Hook:
 
 
 def hook_spike_image(key: str, writer: Any) -> Hook:
-    """A forward hook logging the spikes as a grey-scale image (rows: all but the last dim).
+    """A forward hook logging the spikes as a grey-scale ``(1, H, W)`` image (``CHW``; rows:
+    all but the last dimension, columns: the last).
 
     Args:
         key (str): the tag
@@ -231,16 +238,12 @@ def hook_spike_image(key: str, writer: Any) -> Hook:
     Example:
         >>> from norse.torch import LIFCell
         >>> class Writer:
-        ...     def add_image(self, tag, image, step, dataformats="CHW"):
-        ...         print(tag, tuple(image.shape), dataformats, step)
+        ...     def add_image(self, tag, image, step):
+        ...         print(tag, tuple(image.shape), step)
         >>> cell = LIFCell()
         >>> _ = cell.register_forward_hook(hook_spike_image("img", Writer()))
         >>> _ = cell(torch.zeros(4, 2, 8))
-        img (8, 8) HW 0
+        img (1, 8, 8) 0
     """
     _check("hook_spike_image", key, writer, "add_image")
-
-    def add_image(label: str, value: Tensor, counter: int) -> Any:
-        return writer.add_image(label, _image(value), counter, dataformats="HW")
-
-    return __generate_hook(add_image, key, "norse_hook_spike_image")
+    return __generate_hook(writer.add_image, key, "norse_hook_spike_image", _image)
