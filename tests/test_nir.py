@@ -482,8 +482,10 @@ def test_export_keeps_bias_and_recurrent_cycle():
     np.testing.assert_array_equal(graph.nodes["0"].bias, model[0].bias.detach().numpy())
     assert {"1.w_in", "1.lif", "1.w_rec"} <= set(graph.nodes)
     assert ("1.lif", "1.w_rec") in graph.edges and ("1.w_rec", "1.lif") in graph.edges
+    # As in 1.1.0, a Linear without bias becomes an Affine node with a zero bias.
     no_bias = to_nir(torch.nn.Linear(IN, N, bias=False), torch.zeros(B, IN))
-    assert isinstance(no_bias.nodes["norse"], nir.Linear)
+    assert isinstance(no_bias.nodes["norse"], nir.Affine)
+    np.testing.assert_array_equal(no_bias.nodes["norse"].bias, np.zeros(N, dtype=np.float32))
 
 
 def test_single_module_graph_structure():
@@ -725,8 +727,13 @@ def test_export_value_errors():
         to_nir(torch.nn.Flatten(0), torch.zeros(B, 2, 2))
     with pytest.raises(ValueError, match=r"dt=0\.0001"):
         to_nir(norse.LIFCell(dt=1e-4), torch.zeros(B, N))
-    with pytest.raises(ValueError, match="1-D inputs"):
-        to_nir(torch.nn.Linear(IN, N), torch.zeros(IN))
+    with pytest.raises(ValueError, match="1-D inputs"):  # Linear on a conv's (C, H, W)
+        to_nir(
+            norse.SequentialState(torch.nn.Conv2d(1, 2, 3), torch.nn.Linear(4, N)),
+            torch.zeros(B, 1, 6, 6),
+        )
+    with pytest.raises(ValueError, match=r"module 'norse' \(Linear\) takes 1-D samples"):
+        to_nir(torch.nn.Linear(IN, N), torch.zeros(B, 2, IN))
     with pytest.raises(ValueError, match="sample_data"):
         to_nir(torch.nn.Linear(IN, N), torch.zeros(B, IN + 1))
 

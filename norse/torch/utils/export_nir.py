@@ -36,11 +36,16 @@ def to_nir(
     modules. ``sample_data`` is run through it once to learn every node's shape: give
     ``(B, *)`` for models of cells and stateless modules, ``(T, B, *)`` when the model contains
     sequence layers (``LIF``, ``Lift``, ...). Node shapes leave out those leading dimensions.
+    An unbatched sample (``(*)``, or ``(T, *)`` for sequence layers) works too: it is a
+    sample whose rank is the one the first ``Linear`` (1), ``Conv1d`` (2), ``Conv2d`` or
+    pooling (3) expects, or a 1-D sample (2-D for sequence layers) when only elementwise
+    modules (neurons, ``Scale``, ...) come first. Only the shape of ``sample_data`` matters; it
+    runs in the model's dtype and on its device.
 
-    Supported: ``nn.Linear`` (``Affine`` with its bias, or ``Linear``), ``nn.Conv1d``,
-    ``nn.Conv2d``, :class:`~norse.torch.module.conv.LConv2d`, ``nn.AvgPool2d``,
-    ``nn.LPPool2d(1, ...)`` and :class:`~norse.torch.utils.nir_mapping.SumPool2d`
-    (``SumPool2d``), ``nn.Flatten``, the LIF, LIF box, LI, LI box and IAF cells and layers,
+    Supported: ``nn.Linear`` (``Affine``, with a zero bias when the layer has none, as in
+    Norse 1.1.0), ``nn.Conv1d``, ``nn.Conv2d``, :class:`~norse.torch.module.conv.LConv2d`,
+    ``nn.AvgPool2d``, ``nn.LPPool2d(1, ...)`` and
+    :class:`~norse.torch.utils.nir_mapping.SumPool2d` (``SumPool2d``), ``nn.Flatten``, the LIF, LIF box, LI, LI box and IAF cells and layers,
     their recurrent versions (neuron node with ``w_in``/``w_rec`` ``Linear`` nodes and a cycle),
     ``LILinearCell``, and the ``Scale``, ``Threshold``, ``Delay`` and ``ScaledInput`` modules
     that :func:`~norse.torch.utils.import_nir.from_nir` creates. ``nn.Identity`` and dropout add
@@ -82,19 +87,16 @@ def to_nir(
 
     from .import_nir import NIRGraphModule
 
-    records = _record_shapes(module, sample_data, list(module.modules()))
     if isinstance(module, NIRGraphModule):
+        sample_data = _like_model(sample_data, module)
+        records = _record_shapes(module, sample_data, list(module.modules()))
         graph = _graph_module(module, records, dt)
         graph.metadata = {"source": "norse", "dt": dt}
         return graph
     leaves = _leaves(module, "", model_name)
     lead = 2 if _has_time_layers(module) else 1
-    if sample_data.dim() < lead:
-        raise ValueError(
-            f"{who}: sample_data has shape {tuple(sample_data.shape)}, but this model needs "
-            f"{'(T, B, *)' if lead == 2 else '(B, *)'}: a batch"
-            f"{' and a time' if lead == 2 else ''} dimension first"
-        )
+    sample_data = _batched(_like_model(sample_data, module), leaves, lead)
+    records = _record_shapes(module, sample_data, list(module.modules()))
 
     shape = tuple(sample_data.shape[lead:])
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(shape, dtype=np.int64))}
@@ -165,6 +167,87 @@ def _has_time_layers(module: nn.Module) -> bool:
         isinstance(m, kinds) or (isinstance(m, NIRGraphModule) and m.time_first)
         for m in module.modules()
     )
+
+
+def _like_model(sample: Tensor, module: nn.Module) -> Tensor:
+    """``sample`` in the dtype and on the device of the model's first floating tensor (only
+    its shape matters, and e.g. ``torch.tensor(array)`` gives float64)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return sample.to(tensor.device, tensor.dtype)
+    return sample if sample.is_floating_point() else sample.float()
+
+
+def _sample_rank(leaves: list[tuple[str, nn.Module]]) -> tuple[int, str, str] | None:
+    """The per-sample input rank fixed by the first module that fixes one, with that module's
+    name and class name; ``None`` when only elementwise modules come before one that does not
+    tell."""
+    from ..module.leaky_integrator import LILinearCell
+    from ..module.snn import _NeuronModule
+    from .import_nir import CubaLIF, NIRGraphModule
+
+    try:
+        from ..module.conv import LConv2d
+    except ImportError:  # pragma: no cover - the module exists in every release
+        LConv2d = ()  # noqa: N806
+
+    ranked: tuple[tuple[Any, int], ...] = (
+        (nn.Linear, 1),
+        (LILinearCell, 1),
+        (nn.Conv1d, 2),
+        ((nn.Conv2d, nn.AvgPool2d, nn.LPPool2d), 3),
+    )
+    if LConv2d:
+        ranked += ((LConv2d, 3),)
+    elementwise = (
+        _IDENTITY,
+        mapping.ScaledInput,
+        mapping.Scale,
+        mapping.Threshold,
+        mapping.Delay,
+        CubaLIF,
+    )
+    for name, leaf in leaves:
+        kind = type(leaf).__name__
+        if isinstance(leaf, NIRGraphModule):
+            return len(leaf.input_shape), name, kind
+        if isinstance(leaf, _NeuronModule) and getattr(leaf, "_recurrent", False):
+            return 1, name, kind
+        for kinds, rank in ranked:
+            if isinstance(leaf, kinds):
+                return rank, name, kind
+        if not isinstance(leaf, (*elementwise, _NeuronModule)):
+            return None
+    return None
+
+
+def _batched(sample: Tensor, leaves: list[tuple[str, nn.Module]], lead: int) -> Tensor:
+    """``sample`` with its batch dimension (of size 1 where it had none)."""
+    found = _sample_rank(leaves)
+    form = "(T, B, *)" if lead == 2 else "(B, *)"
+    unbatched_form = "(T, *)" if lead == 2 else "(*)"
+    if found is None:
+        if sample.dim() < lead:
+            raise ValueError(
+                f"to_nir: sample_data has shape {tuple(sample.shape)}, but this model needs "
+                f"{form} (or one unbatched sample {unbatched_form} with at least one "
+                "dimension for the neurons)"
+            )
+        unbatched = sample.dim() == lead
+    else:
+        rank, name, kind = found
+        if sample.dim() not in (rank + lead - 1, rank + lead):
+            per_sample = [f"d{k}" for k in range(rank)]
+            batched = ", ".join(["T", "B"][2 - lead :] + per_sample)
+            single = ", ".join(["T"][: lead - 1] + per_sample)
+            raise ValueError(
+                f"to_nir: sample_data has shape {tuple(sample.shape)}, but module {name!r} "
+                f"({kind}) takes {rank}-D samples, so the model needs ({batched}), or "
+                f"({single}) for one unbatched sample"
+                + ("; flatten first to export a Linear over more dimensions" if rank == 1 else "")
+            )
+        unbatched = sample.dim() == rank + lead - 1
+    return sample.unsqueeze(lead - 1) if unbatched else sample
 
 
 def _first_tensor(value: Any) -> Tensor | None:
@@ -406,9 +489,13 @@ def _stateless_node(
                 "NIR Affine/Linear nodes take 1-D inputs. Flatten first, or give sample_data "
                 "as (B, features) for step modules and (T, B, features) for sequence layers"
             )
-        if leaf.bias is None:
-            return nir.Linear(weight=_array(leaf.weight))
-        return nir.Affine(weight=_array(leaf.weight), bias=_array(leaf.bias))
+        weight = _array(leaf.weight)
+        bias = (
+            _array(leaf.bias)
+            if leaf.bias is not None
+            else np.zeros(weight.shape[0], dtype=weight.dtype)
+        )
+        return nir.Affine(weight=weight, bias=bias)
     if LConv2d and isinstance(leaf, LConv2d):
         weight = _array(leaf.weight[..., 0])
         return nir.Conv2d(

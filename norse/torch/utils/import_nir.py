@@ -15,12 +15,13 @@ import nir
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.utils import _pytree
 
 from ..functional.reset import ResetMethod, reset_value
 from . import nir_mapping as mapping
 from .nir_mapping import _to_tensor
 
-__all__ = ["CubaLIF", "NIRGraphModule", "NIRGraphState", "from_nir"]
+__all__ = ["CubaLIF", "NIRGraphModule", "NIRGraphNode", "NIRGraphState", "from_nir"]
 
 _NEURON_NODES = (nir.CubaLIF, nir.LIF, nir.CubaLI, nir.LI, nir.IF, nir.I)
 
@@ -326,25 +327,167 @@ def _shape(types: Any) -> tuple[int, ...] | None:
     return tuple(int(v) for v in array.ravel())
 
 
+def _node_input_shape(node: Any) -> tuple[int, ...] | None:
+    """The per-sample input shape a node expects, from its parameters (``None`` if unknown)."""
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        weight = np.asarray(node.weight)
+        return (int(weight.shape[1]),) if weight.ndim == 2 else None
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        if node.input_shape is None:
+            return None
+        channels = int(np.asarray(node.weight).shape[1]) * int(node.groups)
+        return (channels, *_ints(node.input_shape))
+    if isinstance(node, nir.NIRGraph):
+        inputs = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
+        if len(inputs) != 1:
+            return None
+        shape = _shape(node.nodes[inputs[0]].input_type)
+        if shape:
+            return shape
+        targets = [d for s, d in node.edges if s == inputs[0] and d in node.nodes]
+        found = {_node_input_shape(node.nodes[d]) for d in targets} - {None}
+        return found.pop() if len(found) == 1 else None
+    return _shape(getattr(node, "input_type", None)) or None
+
+
+def _infer_input_shape(
+    name: str, nodes: dict[str, Any], edges: list[tuple[str, str]], who: str
+) -> tuple[int, ...]:
+    """The shape of an ``Input`` node without ``input_type``, from the nodes it feeds."""
+    targets = list(dict.fromkeys(d for s, d in edges if s == name))
+    found = {d: _node_input_shape(nodes[d]) for d in targets}
+    shapes = set(found.values()) - {None}
+    fix = (
+        f"set it before importing, e.g. graph.nodes[{name!r}].input_type = "
+        "{'input': np.array([n])} with the shape of one sample"
+    )
+    if len(shapes) > 1:
+        listed = ", ".join(f"{d!r} expects {s}" for d, s in found.items() if s is not None)
+        raise ValueError(
+            f"{who}: the graph's Input node {name!r} has no input_type, and the nodes it feeds "
+            f"disagree on its shape ({listed}); {fix}"
+        )
+    if not shapes:
+        listed = ", ".join(f"{d!r} ({type(nodes[d]).__name__})" for d in targets) or "none"
+        raise ValueError(
+            f"{who}: the graph's Input node {name!r} has no input_type, and the nodes it feeds "
+            f"({listed}) do not determine it (an Affine/Linear weight, a convolution with "
+            f"input_shape or a neuron's parameter arrays would); {fix}"
+        )
+    return shapes.pop()
+
+
+def _node_keys(names: list[str]) -> dict[str, str]:
+    """nirtorch's key for every node (``.`` -> ``_``), made unique with a numeric suffix."""
+    keys: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        key = base = name.replace(".", "_")
+        k = 1
+        while key in used:
+            key, k = f"{base}_{k}", k + 1
+        used.add(key)
+        keys[name] = key
+    return keys
+
+
 # ----------------------------------------------------------------------------- the graph
 class NIRGraphState(NamedTuple):
-    """State of a :class:`NIRGraphModule`.
+    """State of a :class:`NIRGraphModule`, laid out as nirtorch's ``GraphExecutorState``.
+
+    Node keys are the NIR node names with ``.`` replaced by ``_`` (as nirtorch writes them:
+    ``"lif1.lif"`` -> ``"lif1_lif"``).
 
     Attributes:
-        state (dict): the state of every stateful child, keyed by child name.
-        cache (dict): last step's output of every node whose output travels on a cycle's
-            delayed edge, keyed by node name.
+        state (dict): the state of every stateful node (neurons, delays, subgraphs), keyed by
+            child name (``state.state["1"].v``). The node key works too where it differs from
+            the child name (a folded recurrent cell ``"1"`` is also ``state.state["1_lif"]``).
+        cache (dict): the output of every node at this step, including ``"input"`` and
+            ``"output"``, keyed by node key (``state.cache["lif1_lif"]`` are the spikes of node
+            ``"lif1.lif"``). The next step reads a cycle's delayed edges from here.
 
     Example:
         >>> import nir, numpy as np
         >>> graph = nir.NIRGraph.from_list(nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)))
         >>> _, state = from_nir(graph)(torch.ones(2))
-        >>> type(state).__name__, list(state.state)
-        ('NIRGraphState', ['li'])
+        >>> type(state).__name__, list(state.state), list(state.cache)
+        ('NIRGraphState', ['li'], ['input', 'li', 'output'])
     """
 
     state: dict[str, Any]
     cache: dict[str, Tensor]
+
+
+class _StateDict(dict):
+    """A dict of node states keyed by child name that also answers to the node keys
+    (``aliases``: node key -> child name) where the two differ."""
+
+    def __init__(self, items: Any = (), aliases: dict[str, str] | None = None) -> None:
+        super().__init__(items)
+        self.aliases = dict(aliases or {})
+        for alias, child in self.aliases.items():  # a state built with node keys
+            if dict.__contains__(self, alias) and not dict.__contains__(self, child):
+                dict.__setitem__(self, child, dict.pop(self, alias))
+
+    def _key(self, key: Any) -> Any:
+        if not dict.__contains__(self, key) and key in self.aliases:
+            return self.aliases[key]
+        return key
+
+    def __missing__(self, key: Any) -> Any:
+        if key in self.aliases and dict.__contains__(self, self.aliases[key]):
+            return dict.__getitem__(self, self.aliases[key])
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, self._key(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return dict.get(self, self._key(key), default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        dict.__setitem__(self, self._key(key), value)
+
+    def __reduce__(self) -> Any:
+        return (_StateDict, (dict(self), self.aliases))
+
+
+# States are pytrees (tree_map over a NIRGraphState reaches every tensor, e.g. to detach).
+_pytree.register_pytree_node(
+    _StateDict,
+    lambda d: (list(d.values()), (list(d.keys()), d.aliases)),
+    lambda values, context: _StateDict(zip(context[0], values, strict=True), context[1]),
+    serialized_type_name="norse.torch.utils.import_nir._StateDict",
+)
+
+
+class NIRGraphNode:
+    """One node of an imported graph in evaluation order, as nirtorch's executor lists them.
+
+    Attributes:
+        name (str): the node key (the NIR name with ``.`` replaced by ``_``), which also keys
+            :class:`NIRGraphState`.
+        elem (nn.Module): the node's module (an ``nn.Identity`` for the ``Input`` and
+            ``Output`` nodes; the recurrent cell for a folded ``Linear -> neuron <-> Linear``
+            cycle, listed under the neuron's name).
+        outgoing_nodes (dict): the nodes this node's output goes to (keys; values are ``None``).
+        nir_name (str): the node's name in the NIR graph.
+
+    Example:
+        >>> import nir, numpy as np
+        >>> graph = nir.NIRGraph.from_list(nir.Scale(scale=np.ones(2)))
+        >>> [node.name for node in from_nir(graph).get_execution_order()]
+        ['input', 'scale', 'output']
+    """
+
+    def __init__(self, name: str, elem: nn.Module, nir_name: str) -> None:
+        self.name = name
+        self.elem = elem
+        self.nir_name = nir_name
+        self.outgoing_nodes: dict[NIRGraphNode, None] = {}
+
+    def __repr__(self) -> str:
+        return f"NIRGraphNode({self.name!r}, {type(self.elem).__name__})"
 
 
 class NIRGraphModule(nn.Module):
@@ -359,6 +502,13 @@ class NIRGraphModule(nn.Module):
 
     Children are named after the nodes (``.`` becomes ``_``); a ``Linear`` -> neuron <->
     ``Linear`` cycle folds into one recurrent cell named after the nodes' common prefix.
+    Like nirtorch's ``GraphExecutor`` it lists its nodes in evaluation order
+    (:meth:`get_execution_order`), names its stateful nodes (``stateful_modules``) and returns
+    a state with every node's output in ``state.cache`` (:class:`NIRGraphState`).
+
+    An ``Input`` node without ``input_type`` (or with an empty one) takes its shape from the
+    node it feeds (an ``Affine``/``Linear`` weight, a convolution with ``input_shape``, a
+    neuron's parameter arrays, ...); when none of them tells, a ``ValueError`` says how to set it.
 
     Args:
         graph (nir.NIRGraph): the graph.
@@ -407,7 +557,13 @@ class NIRGraphModule(nn.Module):
                     "type_check=True so NIR adds them)"
                 )
         self._input, self._output = inputs[0], outputs[0]
-        self.input_shape = _shape(nodes[self._input].input_type)
+        self.input_shape = _shape(nodes[self._input].input_type) or _infer_input_shape(
+            self._input, nodes, edges, who
+        )
+        # nirtorch's GraphExecutor attributes, set before the children so that a node with
+        # one of these names gets a prefixed child name instead of replacing them.
+        self.execution_order: list[NIRGraphNode] = []
+        self.stateful_modules: set[str] = set()
 
         fused, edges = _fold_recurrent(nodes, edges, self.dt, reset_method, ignore_warnings)
         for absorbed in fused.values():
@@ -431,7 +587,10 @@ class NIRGraphModule(nn.Module):
             if name in fused:
                 module = fused[name][0]
             elif isinstance(node, nir.NIRGraph):
-                module = NIRGraphModule(node, self.dt, reset_method, ignore_warnings, False)
+                try:
+                    module = NIRGraphModule(node, self.dt, reset_method, ignore_warnings, False)
+                except ValueError as error:
+                    raise ValueError(f"{who}: in subgraph {name!r}: {error}") from None
             else:
                 module = _import_norse_module(
                     node, ignore_warnings, reset_method, self.dt, name, int(name in shortened)
@@ -451,6 +610,50 @@ class NIRGraphModule(nn.Module):
                 )
         self._cached = sorted({edges[k][0] for k in delayed})
         self._out_shapes = {n: _shape(getattr(nodes[n], "output_type", None)) for n in self._cached}
+
+        self._keys = _node_keys(order)
+        children = set(self._names.values())
+        self._aliases = {
+            self._keys[n]: self._names[n]
+            for n in self._stateful
+            if self._keys[n] != self._names[n] and self._keys[n] not in children
+        }
+        self.stateful_modules.update(self._keys[n] for n in self._stateful)
+        ends = {self._input: nn.Identity(), self._output: nn.Identity()}
+        records = {
+            n: NIRGraphNode(
+                self._keys[n], getattr(self, self._names[n]) if n in self._names else ends[n], n
+            )
+            for n in order
+        }
+        for src, dst in edges:
+            records[src].outgoing_nodes[records[dst]] = None
+        self.execution_order.extend(records[n] for n in order)
+
+    # -- nirtorch's GraphExecutor interface ----------------------------------------------------
+    def get_execution_order(self) -> list[NIRGraphNode]:
+        """The nodes in the order every step evaluates them, ``Input`` first and ``Output``
+        last (nirtorch's ``GraphExecutor.get_execution_order``).
+
+        Example:
+            >>> import nir, numpy as np
+            >>> graph = nir.NIRGraph.from_list(nir.Linear(weight=np.eye(2)),
+            ...     nir.LI(tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2)))
+            >>> from_nir(graph).get_execution_order()
+            [NIRGraphNode('input', Identity), NIRGraphNode('linear', Linear),
+             NIRGraphNode('li', LIBoxCell), NIRGraphNode('output', Identity)]
+        """
+        return list(self.execution_order)
+
+    def get_input_nodes(self) -> list[NIRGraphNode]:
+        """The graph's input node, in a list (nirtorch's ``GraphExecutor.get_input_nodes``).
+
+        Example:
+            >>> import nir, numpy as np
+            >>> from_nir(nir.NIRGraph.from_list(nir.Scale(scale=np.ones(2)))).get_input_nodes()
+            [NIRGraphNode('input', Identity)]
+        """
+        return [node for node in self.execution_order if node.nir_name == self._input]
 
     # -- running ---------------------------------------------------------------------------
     def forward(
@@ -485,7 +688,7 @@ class NIRGraphModule(nn.Module):
                 f"NIRGraphModule: state must be the NIRGraphState this module returned (or "
                 f"None), got {type(state).__name__}"
             )
-        states = dict(state.state)
+        states = _StateDict(state.state, self._aliases)
         batch = self._batch_shape(input_tensor)
         values: dict[str, Tensor | None] = {self._input: input_tensor}
         for name in self._order:
@@ -504,7 +707,8 @@ class NIRGraphModule(nn.Module):
                 "NIRGraphModule: the output received no value at this step (its inputs come "
                 "only from delayed edges whose shape the graph does not declare)"
             )
-        cache = {n: values[n] for n in self._cached if values.get(n) is not None}
+        values[self._output] = out
+        cache = {self._keys[n]: v for n, v in values.items() if v is not None}
         return out, NIRGraphState(states, cache)
 
     def _gather(
@@ -512,15 +716,15 @@ class NIRGraphModule(nn.Module):
         name: str,
         values: dict[str, Tensor | None],
         cache: dict[str, Tensor],
-        batch: tuple[int, ...] | None,
+        batch: tuple[int, ...],
         like: Tensor,
     ) -> Tensor | None:
         total = None
         for src, delayed in self._inputs[name]:
-            value = cache.get(src) if delayed else values.get(src)
+            value = cache.get(self._keys[src]) if delayed else values.get(src)
             if value is None and delayed:
                 shape = self._out_shapes.get(src)
-                if shape is not None and batch is not None:
+                if shape is not None:
                     dtype = like.dtype if like.is_floating_point() else torch.float32
                     value = torch.zeros((*batch, *shape), dtype=dtype, device=like.device)
             if value is None:
@@ -528,9 +732,7 @@ class NIRGraphModule(nn.Module):
             total = value if total is None else total + value
         return total
 
-    def _batch_shape(self, x: Tensor) -> tuple[int, ...] | None:
-        if self.input_shape is None:
-            return None
+    def _batch_shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(x.shape[: x.dim() - len(self.input_shape)])
 
     def _check_input(self, x: Any, lead: int) -> None:
@@ -539,13 +741,6 @@ class NIRGraphModule(nn.Module):
                 f"NIRGraphModule: input_tensor must be a torch.Tensor, got {type(x).__name__}"
             )
         shape = self.input_shape
-        if shape is None:
-            if x.dim() < lead + 1:
-                raise ValueError(
-                    f"NIRGraphModule: expected a (T, ...) sequence (time_first=True), got "
-                    f"shape {tuple(x.shape)}"
-                )
-            return
         n = len(shape)
         if x.dim() < n + lead or tuple(x.shape[x.dim() - n :]) != shape:
             form = (
