@@ -20,6 +20,7 @@ import norse.torch as snn
 from norse.torch._registry import MODELS, module_classes
 from norse.torch.functional.lif import LIFParameters
 from norse.torch.functional.lif_box import LIFBoxParameters
+from norse.torch.module._parameters import CHILD
 from norse.torch.utils import pytree
 from norse.torch.utils.clone import clone_tensor
 
@@ -114,7 +115,7 @@ def test_parameter_fields_are_registered_and_learn(spec, kind, model_kwargs, mod
     named = dict(m.named_parameters())
     state_dict = m.state_dict()
     for path in paths:
-        key = f"p.{path}"
+        key = f"{CHILD}.{path}"
         assert key in named, f"{key} missing from named_parameters(): {sorted(named)}"
         assert key in state_dict, f"{key} missing from state_dict()"
         assert named[key] is get_path(p, path), "a user's nn.Parameter must stay the same object"

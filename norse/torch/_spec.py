@@ -51,6 +51,9 @@ class NeuronSpec:
             (for instance ``"adjoint"``), mapped to the steps to use instead
             ``(step, recurrent_step)``.
         grad_fields: state fields that get ``requires_grad`` when modules build the state.
+        full_fields: state fields that must have the neurons' shape when a state is passed in
+            (no 0-dim value): the recurrent spikes ``z`` go through ``recurrent_weights``, and a
+            decay-first model computes its output from the state alone.
         nir: optional NIR mapping object (see ``norse.torch.utils.export_nir``).
     """
 
@@ -67,6 +70,7 @@ class NeuronSpec:
     parameters_as_tensors: bool = False
     extra_methods: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     grad_fields: tuple[str, ...] = ("v",)
+    full_fields: tuple[str, ...] = ("z",)
     nir: Any = None
 
     def __repr__(self) -> str:
@@ -107,11 +111,16 @@ def build_state(
                 build_state(value, shape, dtype, device, scalar_fields, grad_fields, path + ".")
             )
             continue
-        leaf = torch.as_tensor(value).detach()  # (python numbers: torch's default dtype)
-        if path in scalar_fields:
-            leaf = leaf.to(device=device, dtype=dtype).clone()
-        else:  # (one op fewer than cast, broadcast and clone: this runs on every layer call)
-            leaf = torch.empty(shape, dtype=dtype, device=device).copy_(leaf)
+        if isinstance(value, torch.Tensor):
+            # (``torch.jit.trace`` refuses to record ops on a constant that requires grad,
+            # such as an Izhikevich preset's state; ``.data`` is no op to it)
+            value = value.data if torch.jit.is_tracing() else value.detach()
+        leaf = torch.as_tensor(value, dtype=dtype, device=device)
+        if path not in scalar_fields:
+            leaf = leaf.expand(shape)
+        # clone: never alias a parameter; expand + clone (not ``empty().copy_()``) is what
+        # ONNX and torch.export can express.
+        leaf = leaf.clone(memory_format=torch.contiguous_format)
         if name in grad_fields and torch.is_grad_enabled() and not torch.compiler.is_compiling():
             # 1.1.0 marks initial voltages as requiring grad; a compiled graph cannot.
             leaf.requires_grad_(True)
@@ -119,8 +128,51 @@ def build_state(
     return type(rest)(*values)
 
 
+def coerce_parameters(p: Any, kind: type, who: str) -> Any:
+    """``p`` as a ``kind`` tuple: itself, or any parameter tuple carrying ``kind``'s fields.
+
+    Code written for Norse passes the parameters of a related model where the fields match
+    (``LIBoxCell(p=LIParameters(tau_mem_inv=...))``); the fields ``kind`` has are taken by
+    name, any others are ignored, nested parameter tuples are converted the same way.
+
+    Example:
+        >>> from norse.torch.functional.leaky_integrator import LIParameters
+        >>> from norse.torch.functional.leaky_integrator_box import LIBoxParameters
+        >>> coerce_parameters(LIParameters(tau_mem_inv=torch.tensor(5.0)), LIBoxParameters, "LIBoxCell")
+        LIBoxParameters(tau_mem_inv=tensor(5.), v_leak=tensor(0.))
+    """  # noqa: E501
+    if isinstance(p, kind):
+        return p
+    fields = getattr(kind, "_fields", None)
+    if fields is None or not is_namedtuple(p):
+        raise TypeError(
+            f"{who}: p must be a {kind.__name__} (or a parameter tuple with its fields "
+            f"{', '.join(fields or ())}), got {type(p).__name__}"
+        )
+    missing = [f for f in fields if not hasattr(p, f)]
+    if missing:
+        raise TypeError(
+            f"{who}: p must be a {kind.__name__} or a parameter tuple with its fields; got "
+            f"a {type(p).__name__}, which lacks {', '.join(missing)}; pass "
+            f"{kind.__name__}(...)"
+        )
+    defaults = getattr(kind, "_field_defaults", {})
+    values = {}
+    for name in fields:
+        value = getattr(p, name)
+        default = defaults.get(name)
+        if is_namedtuple(default) and is_namedtuple(value):
+            value = coerce_parameters(value, type(default), who)
+        values[name] = value
+    return kind(**values)
+
+
 def check_parameters(p: Any, who: str, allowed_methods: tuple[str, ...] = ()) -> None:
-    """Validate a parameter tuple at construction: method names, NaNs, dtypes."""
+    """Validate a parameter tuple's values: method names, NaNs, negative time constants.
+
+    Runs at construction and whenever ``module.p`` is assigned (never per step: it reads
+    tensor values).
+    """
     from .functional.threshold import check_method
 
     if not is_namedtuple(p):
@@ -131,39 +183,112 @@ def check_parameters(p: Any, who: str, allowed_methods: tuple[str, ...] = ()) ->
         elif name == "method":
             check_method(value, who, allowed_methods)
         elif isinstance(value, torch.Tensor):
-            if value.is_floating_point() and not value.is_meta and bool(torch.isnan(value).any()):
+            if not value.is_floating_point() or value.is_meta or not value.numel():
+                continue
+            if bool(torch.isnan(value).any()):
                 raise ValueError(f"{who}: parameter {name} contains NaN; pass finite values")
+            if name.startswith("tau_") and bool((value < 0).any()):
+                raise ValueError(
+                    f"{who}: parameter {name} (an inverse time constant, 1/s) must not be "
+                    f"negative, got {value.detach().min().item():g}; pass values >= 0"
+                )
         elif isinstance(value, float) and math.isnan(value):
             raise ValueError(f"{who}: parameter {name} is NaN; pass a finite value")
+        elif (
+            name.startswith("tau_")
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value < 0
+        ):
+            raise ValueError(
+                f"{who}: parameter {name} (an inverse time constant, 1/s) must not be "
+                f"negative, got {value:g}; pass a value >= 0"
+            )
+
+
+def _fits(shape: tuple[int, ...], neurons: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to ``neurons`` without changing it."""
+    if len(shape) > len(neurons):
+        return False
+    return all(a == b or a == 1 for a, b in zip(reversed(shape), reversed(neurons), strict=False))
 
 
 def check_parameter_shapes(p: Any, shape: tuple[int, ...], who: str, _prefix: str = "") -> None:
-    """Per-neuron parameter tensors must broadcast with the neurons' ``shape``.
+    """Per-neuron parameter tensors must broadcast to the neurons' ``shape`` (not widen it).
 
-    Raises the ValueError that torch would otherwise raise from deep inside a step function
-    ("The size of tensor a (3) must match ..."), naming the parameter and the shapes.
+    A parameter of another size would silently widen the output and the state (``v_th`` of
+    shape ``(5,)`` on one neuron gives five), or fail deep inside a step function.
 
     Example:
         >>> from norse.torch.functional.lif import LIFParameters
-        >>> check_parameter_shapes(LIFParameters(v_th=torch.ones(5)), (2, 3), "LIFCell")
+        >>> check_parameter_shapes(LIFParameters(v_th=torch.ones(5)), (2, 1), "LIFCell")
         Traceback (most recent call last):
         ...
-        ValueError: LIFCell: parameter v_th has shape (5,), which does not broadcast with the neurons' shape (2, 3); give it shape (3,) or (2, 3) (one value per neuron), or a single number
+        ValueError: LIFCell: parameter v_th has shape (5,), but the neurons have shape (2, 1); give it shape (1,) or (2, 1) (one value per neuron), or a 0-dim value
     """  # noqa: E501
     if not is_namedtuple(p):
         return
     for name, value in zip(p._fields, p, strict=True):
         if is_namedtuple(value):
             check_parameter_shapes(value, shape, who, f"{_prefix}{name}.")
-        elif isinstance(value, torch.Tensor) and value.dim() > 0:
-            pairs = zip(reversed(value.shape), reversed(shape), strict=False)
-            if any(a != b and a != 1 and b != 1 for a, b in pairs):
-                hint = f"shape {tuple(shape[-1:])} or {tuple(shape)}" if shape else "a 0-dim value"
-                raise ValueError(
-                    f"{who}: parameter {_prefix}{name} has shape {tuple(value.shape)}, which "
-                    f"does not broadcast with the neurons' shape {tuple(shape)}; give it {hint} "
-                    "(one value per neuron), or a single number"
-                )
+        elif isinstance(value, torch.Tensor) and value.dim() > 0 and not _fits(value.shape, shape):
+            hint = f"shape {tuple(shape[-1:])} or {tuple(shape)}" if shape else "no dimensions"
+            raise ValueError(
+                f"{who}: parameter {_prefix}{name} has shape {tuple(value.shape)}, but the "
+                f"neurons have shape {tuple(shape)}; give it {hint} (one value per neuron), "
+                "or a 0-dim value"
+            )
+
+
+def check_state(
+    state: Any,
+    shape: tuple[int, ...],
+    who: str,
+    template: Any = None,
+    full: tuple[str, ...] = (),
+    _prefix: str = "state",
+) -> None:
+    """Raise unless ``state`` is a state tuple for neurons of ``shape``.
+
+    ``template`` (a state the module builds itself, e.g. its resting state) gives the expected
+    class: a tuple of that class or with the same field names is accepted. Every tensor must
+    have exactly ``shape`` or be 0-dim (a resting value; not for the fields named in
+    ``full``); a state of batch or neuron size 1 would otherwise broadcast silently against a
+    larger input.
+    """
+    expected = type(template) if template is not None else None
+    if not isinstance(state, tuple) or (expected is not None and not _same_kind(state, expected)):
+        want = "a state tuple" if expected is None else _describe(expected)
+        got = _describe(type(state)) if isinstance(state, tuple) else type(state).__name__
+        raise TypeError(
+            f"{who}: {_prefix} must be {want} (or None to start at rest), got {got}; pass "
+            "the state this module returned"
+        )
+    fields = getattr(state, "_fields", None) or [str(k) for k in range(len(state))]
+    for k, (name, leaf) in enumerate(zip(fields, state, strict=True)):
+        path = f"{_prefix}.{name}"
+        if isinstance(leaf, tuple):
+            check_state(leaf, shape, who, None if template is None else template[k], full, path)
+        elif not isinstance(leaf, torch.Tensor) or tuple(leaf.shape) == tuple(shape):
+            continue
+        elif leaf.dim() or name in full:
+            scalar = "" if name in full else " (or 0-dim values)"
+            raise ValueError(
+                f"{who}: {path} has shape {tuple(leaf.shape)}, but the input's neurons have "
+                f"shape {tuple(shape)}; pass a state of that shape{scalar}, or state=None to "
+                "start at rest"
+            )
+
+
+def _same_kind(state: tuple, expected: type) -> bool:
+    if isinstance(state, expected):
+        return True
+    return getattr(state, "_fields", None) == getattr(expected, "_fields", ())
+
+
+def _describe(kind: type) -> str:
+    fields = getattr(kind, "_fields", None)
+    return f"{kind.__name__}({', '.join(fields)})" if fields else kind.__name__
 
 
 class StateTemplate(NamedTuple):

@@ -332,8 +332,8 @@ def test_layouts(name, layout):
         state = MODELS[name].state((4, 9), (4, 9), F64)
     elif layout == "3d_neurons":
         x, state = drive(name, (17, 2, 3, 5), F64), MODELS[name].state((2, 3, 5), (2, 3, 5), F64)
-    else:  # a 0-dim voltage and per-neuron other fields, broadcast over the batch
-        x, state = drive(name, (17, 4, 9), F64), MODELS[name].state((), (9,), F64)
+    else:  # a 0-dim voltage broadcast over the neurons (the only state that broadcasts)
+        x, state = drive(name, (17, 4, 9), F64), MODELS[name].state((), (4, 9), F64)
     check(name, x, state, p)
 
 

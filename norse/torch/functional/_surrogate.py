@@ -14,6 +14,10 @@ import torch
 from .heaviside import heaviside
 
 
+def _c_apply(cls: type, *args: Any) -> Any:
+    return super(torch.autograd.Function, cls).apply(*args)  # torch._C._FunctionBase.apply
+
+
 class Surrogate(torch.autograd.Function):
     """Base class: subclasses define ``derivative(x, alpha)`` (and may override ``forward``)."""
 
@@ -24,6 +28,17 @@ class Surrogate(torch.autograd.Function):
     @staticmethod
     def forward(input_tensor: torch.Tensor, alpha: Any) -> torch.Tensor:
         return heaviside(input_tensor)
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        # ``Function.apply`` binds the arguments to ``forward``'s signature on every call
+        # (``inspect.signature``: about as long as the forward itself on a cell's tensors).
+        # The arguments here are always positional and complete, so call the C++ apply
+        # directly unless a functorch transform needs the Python path. torch.compile traces
+        # ``apply`` itself and never runs this.
+        if kwargs or torch._C._are_functorch_transforms_active():
+            return super().apply(*args, **kwargs)
+        return _c_apply(cls, *args)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..utils._validation import as_size
 from .lif import LIFParameters, lif_current_encoder
 
 __all__ = [
@@ -419,10 +420,7 @@ def population_encode(
     """
     who = "population_encode"
     _check_tensor(input_values, who, "input_values")
-    if isinstance(out_features, bool) or not isinstance(out_features, int):
-        raise TypeError(f"{who}: out_features must be an int, got {type(out_features).__name__}")
-    if out_features <= 0:
-        raise ValueError(f"{who}: out_features must be positive, got {out_features}")
+    out_features = as_size(out_features, "out_features", who)
     if not scale:
         scale = input_values.max()
     dtype = input_values.dtype if input_values.is_floating_point() else None

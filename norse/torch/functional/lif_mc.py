@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._spec import NeuronSpec
 from .lif import (
     LIFFeedForwardState,
     LIFParameters,
@@ -86,3 +87,41 @@ def lif_mc_feed_forward_step(
     """
     v = _couple(state.v, g_coupling, dt)
     return lif_feed_forward_step(input_tensor, LIFFeedForwardState(v, state.i), p, dt)
+
+
+def _rest(p: LIFParameters, recurrent: bool) -> LIFState | LIFFeedForwardState:
+    if recurrent:
+        return LIFState(z=0.0, v=p.v_leak, i=0.0)
+    return LIFFeedForwardState(v=p.v_leak, i=0.0)
+
+
+# ``method="adjoint"``: the discrete-adjoint step of ``functional.adjoint.lif_mc_adjoint``,
+# imported when first called (that module imports this one).
+def _adjoint_step(
+    input_tensor: Tensor,
+    state: LIFState,
+    input_weights: Tensor,
+    recurrent_weights: Tensor,
+    g_coupling: Tensor,
+    p: LIFParameters = LIFParameters(),
+    dt: float = 0.001,
+) -> tuple[Tensor, LIFState]:
+    from .adjoint.lif_mc_adjoint import lif_mc_adjoint_step
+
+    return lif_mc_adjoint_step(
+        input_tensor, state, input_weights, recurrent_weights, g_coupling, p, dt
+    )
+
+
+#: The steps take the coupling ``g_coupling`` after the weights (the module passes it as a
+#: third weight); only the recurrent cell exists as a module.
+SPEC = NeuronSpec(
+    name="lif_mc",
+    parameters=LIFParameters,
+    state=LIFFeedForwardState,
+    step=lif_mc_feed_forward_step,
+    rest=_rest,
+    recurrent_state=LIFState,
+    recurrent_step=lif_mc_step,
+    extra_methods={"adjoint": (None, _adjoint_step)},
+)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._spec import NeuronSpec
+from . import lif_refrac
 from .lif import LIFFeedForwardState, LIFState
 from .lif_refrac import LIFRefracFeedForwardState, LIFRefracParameters, LIFRefracState
 from .threshold import threshold
@@ -115,3 +117,37 @@ def lif_mc_refrac_feed_forward_step(
     return z_new, LIFRefracFeedForwardState(
         LIFFeedForwardState(v_new, i_decayed + input_tensor), rho_new
     )
+
+
+# ``p.lif.method == "adjoint"``: the discrete-adjoint step of
+# ``functional.adjoint.lif_mc_refrac_adjoint``, imported when first called.
+def _adjoint_step(
+    input_tensor: Tensor,
+    state: LIFRefracState,
+    input_weights: Tensor,
+    recurrent_weights: Tensor,
+    g_coupling: Tensor,
+    p: LIFRefracParameters = LIFRefracParameters(),
+    dt: float = 0.001,
+) -> tuple[Tensor, LIFRefracState]:
+    from .adjoint.lif_mc_refrac_adjoint import lif_mc_refrac_adjoint
+
+    return lif_mc_refrac_adjoint(
+        input_tensor, state, input_weights, recurrent_weights, g_coupling, p, dt
+    )
+
+
+#: The steps take the coupling ``g_coupling`` after the weights (the module passes it as a
+#: third weight); only the recurrent cell exists as a module.
+SPEC = NeuronSpec(
+    name="lif_mc_refrac",
+    parameters=LIFRefracParameters,
+    state=LIFRefracFeedForwardState,
+    step=lif_mc_refrac_feed_forward_step,
+    rest=lif_refrac.SPEC.rest,
+    recurrent_state=LIFRefracState,
+    recurrent_step=lif_mc_refrac_step,
+    extra_methods={"adjoint": (None, _adjoint_step)},
+    # decay first: the spikes come from the state alone, so it must carry the neurons' shape
+    full_fields=("z", "v", "i"),
+)

@@ -238,4 +238,6 @@ SPEC = NeuronSpec(
     recurrent_state=LSNNState,
     recurrent_step=lsnn_step,
     parameters_as_tensors=True,
+    # decay first: the spikes come from the state alone, so it must carry the neurons' shape
+    full_fields=("z", "v", "i"),
 )

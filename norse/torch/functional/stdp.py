@@ -60,6 +60,8 @@ from numbers import Real
 import torch
 from torch import Tensor
 
+from ..utils._validation import is_size
+
 __all__ = ["STDPParameters", "STDPState", "stdp_step_conv2d", "stdp_step_linear"]
 
 _ALGORITHMS = ("additive", "additive_step", "multiplicative_pow", "multiplicative_relu")
@@ -438,7 +440,7 @@ def stdp_step_conv2d(
     kernel = tuple(w.shape[2:])
     geometry = {"stride": p_stdp.stride, "padding": p_stdp.padding, "dilation": p_stdp.dilation}
     pairs = {
-        k: (v, v) if isinstance(v, int) else tuple(v)
+        k: (int(v), int(v)) if is_size(v) else tuple(int(a) for a in v)
         for k, v in geometry.items()  # type: ignore[misc]
     }
     expected = tuple(

@@ -90,6 +90,22 @@ def check_backend(backend: Any, who: str) -> str:
     return backend
 
 
+def _tracing(x: Tensor) -> bool:
+    """Whether the call is being traced or exported rather than run: ``torch.compile``,
+    ``torch.export``, ``torch.jit.trace`` and ``torch.onnx.export`` record the reference loop
+    (the fused kernels are opaque to them), as do inputs of tensor subclasses (fake tensors,
+    functorch wrappers, user subclasses)."""
+    return (
+        torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or type(x) not in _PLAIN
+    )
+
+
+_PLAIN = (Tensor, torch.nn.Parameter)
+
+
 def select(call: Call, backend: str = "auto") -> tuple[str, Backend | None]:
     """Pick the backend for ``call``; ``(name, None)`` means the reference loop."""
     _load()
@@ -97,7 +113,7 @@ def select(call: Call, backend: str = "auto") -> tuple[str, Backend | None]:
     if backend == "reference":
         return "reference", None
     if backend == "auto":
-        if torch.compiler.is_compiling():
+        if _tracing(call.x):
             return "reference", None
         for name, impl in _BACKENDS.items():
             if impl.unsupported(call) is None:
@@ -110,6 +126,11 @@ def select(call: Call, backend: str = "auto") -> tuple[str, Backend | None]:
         )
     call.explicit = True
     reason = impl.unsupported(call)
+    if reason is None and _tracing(call.x) and not torch.compiler.is_compiling():
+        reason = (
+            "the call is being traced or exported (torch.jit.trace, torch.onnx.export, "
+            "torch.export or a tensor subclass), which can record only the reference loop"
+        )
     if reason is not None:
         raise NotImplementedError(
             f"backend={backend!r} cannot run this call: {reason}; use backend='auto' to fall "

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..module.lif import LIF
 from ..module.lift import Lift
+from ..utils._validation import is_size
 from ._pretrained import load_pretrained
 
 __all__ = [
@@ -118,8 +119,9 @@ def make_layers(cfg: list[str | int], batch_norm: bool = False) -> nn.Sequential
         if v == "M":
             layers.append(Lift(nn.MaxPool2d(kernel_size=2, stride=2)))
             continue
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        if not is_size(v) or int(v) <= 0:
             raise ValueError(f"make_layers: cfg entries must be positive ints or 'M', got {v!r}")
+        v = int(v)
         layers.append(Lift(nn.Conv2d(in_channels, v, kernel_size=3, padding=1)))
         if batch_norm:
             layers.append(Lift(nn.BatchNorm2d(v)))

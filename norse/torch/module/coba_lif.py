@@ -14,16 +14,15 @@ from torch import Tensor, nn
 
 from ..functional import coba_lif
 from ..functional.coba_lif import CobaLIFParameters, CobaLIFState
+from ..utils._validation import is_size
 from .snn import SNNRecurrent, SNNRecurrentCell
 
 __all__ = ["CobaLIF", "CobaLIFCell", "CobaLIFParameters", "CobaLIFState"]
 
 
 def _size(n: Any) -> int | None:
-    if isinstance(n, Tensor) and n.numel() == 1 and not n.is_floating_point():
-        n = int(n)
-    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-        return n
+    if is_size(n) and int(n) > 0:
+        return int(n)
     return None  # the base class reports the bad value
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from .._spec import check_parameters
 from ..functional import encode
 from ..functional.encode import (
     _check_lif_parameters,
@@ -21,7 +22,8 @@ from ..functional.encode import (
     gaussian_rbf,
 )
 from ..functional.lif import LIFParameters
-from .snn import _NeuronParameters
+from ..utils._validation import as_size
+from ._parameters import HasNeuronParameters
 
 __all__ = [
     "ConstantCurrentLIFEncoder",
@@ -57,21 +59,18 @@ class _SequenceEncoder(nn.Module):
         return _check_seq_length(seq_length, who)
 
 
-class _LIFEncoder(_SequenceEncoder):
+class _LIFEncoder(HasNeuronParameters, _SequenceEncoder):
     """A sequence encoder with LIF parameters that follow the module (``.to()``, ``.double()``)."""
 
     def __init__(self, seq_length: int | None, p: LIFParameters, dt: float) -> None:
         super().__init__(seq_length, dt)
-        _check_lif_parameters(p, type(self).__name__)
         self.p = p
 
-    @property
-    def p(self) -> LIFParameters:
-        return self._modules["p"].value()
-
-    @p.setter
-    def p(self, value: LIFParameters) -> None:
-        self._modules["p"] = _NeuronParameters(value, as_tensors=False)
+    def _check_p(self, value: LIFParameters) -> LIFParameters:
+        who = type(self).__name__
+        _check_lif_parameters(value, who)
+        check_parameters(value, who)
+        return value
 
     def extra_repr(self) -> str:
         return f"seq_length={self.seq_length}, p={self.p}, dt={self.dt}"
@@ -266,12 +265,7 @@ class PopulationEncoder(nn.Module):
     ) -> None:
         super().__init__()
         who = type(self).__name__
-        if isinstance(out_features, bool) or not isinstance(out_features, int):
-            raise TypeError(
-                f"{who}: out_features must be an int, got {type(out_features).__name__}"
-            )
-        if out_features <= 0:
-            raise ValueError(f"{who}: out_features must be positive, got {out_features}")
+        out_features = as_size(out_features, "out_features", who)
         for name, fn in (("kernel", kernel), ("distance_function", distance_function)):
             if not callable(fn):
                 raise TypeError(f"{who}: {name} must be callable, got {type(fn).__name__}")

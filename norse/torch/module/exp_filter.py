@@ -8,18 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from ..functional.filter import exp_filter_step
+from ..utils._validation import as_size
 
 __all__ = ["ExpFilter"]
-
-
-def _check_size(who: str, name: str, n: object) -> int:
-    if isinstance(n, Tensor) and n.numel() == 1 and not n.is_floating_point():
-        n = int(n)
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{who}: {name} must be an int, got {type(n).__name__}")
-    if n <= 0:
-        raise ValueError(f"{who}: {name} must be positive, got {n}")
-    return n
 
 
 def _check_number(who: str, name: str, value: object, positive: bool) -> float:
@@ -67,8 +58,8 @@ class ExpFilter(nn.Module):
     ) -> None:
         super().__init__()
         who = type(self).__name__
-        input_size = _check_size(who, "input_size", input_size)
-        output_size = _check_size(who, "output_size", output_size)
+        input_size = as_size(input_size, "input_size", who)
+        output_size = as_size(output_size, "output_size", who)
         tau_filter_inv = _check_number(who, "tau_filter_inv", tau_filter_inv, positive=False)
         dt = _check_number(who, "dt", dt, positive=True)
         self.input_size = torch.as_tensor(input_size)

@@ -7,7 +7,8 @@ from torch import Tensor, nn
 
 from ..functional import leaky_integrator
 from ..functional.leaky_integrator import LIParameters, LIState, li_step
-from .snn import SNN, SNNCell, _check_dt, _check_input, _NeuronParameters
+from ..utils._validation import as_size
+from .snn import SNN, SNNCell, _NeuronModule, _RecurrentWeights
 
 __all__ = ["LI", "LICell", "LILinearCell", "LIParameters", "LIState"]
 
@@ -37,14 +38,22 @@ class LI(SNN):
     spec = leaky_integrator.SPEC
 
 
-class LILinearCell(nn.Module):
+class LILinearCell(_RecurrentWeights, _NeuronModule):
     """Leaky integrators behind a linear map (no bias) for one time step.
+
+    Runs :func:`~norse.torch.functional.leaky_integrator.li_step` with the module's
+    ``input_weights``. Parameters, ``dt``, the input and the state are checked like in every
+    other neuron module (and ``p`` / ``dt`` again when assigned).
 
     Args:
         input_size (int): number of input features.
         hidden_size (int): number of integrators.
         p (LIParameters): parameters.
         dt (float): integration time step.
+
+    Shape:
+        input ``(*, input_size)``; output and state ``(*, hidden_size)`` (the initial voltage is
+        the 0-dim ``v_leak``, as in 1.1.0).
 
     Example:
         >>> cell = LILinearCell(3, 2)
@@ -53,47 +62,28 @@ class LILinearCell(nn.Module):
         torch.Size([4, 2])
     """
 
+    spec = leaky_integrator.SPEC
+    scalar_state = ("v",)
+    _recurrent = True  # input features and weights, no recurrent weights
+
     def __init__(
         self, input_size: int, hidden_size: int, p: LIParameters = LIParameters(), dt: float = 0.001
     ) -> None:
         super().__init__()
-        for name, n in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(n, bool) or not isinstance(n, int):
-                raise TypeError(f"LILinearCell: {name} must be an int, got {type(n).__name__}")
-            if n <= 0:
-                raise ValueError(f"LILinearCell: {name} must be positive, got {n}")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self._params = _NeuronParameters(p, False)
-        self.dt = _check_dt(dt, "LILinearCell")
-        self.input_weights = nn.Parameter(torch.randn(hidden_size, input_size) / input_size**0.5)
-
-    @property
-    def p(self) -> LIParameters:
-        return self._params.value()
-
-    def initial_state(self, input_tensor: Tensor) -> LIState:
-        v = torch.as_tensor(self.p.v_leak).detach().to(input_tensor.device).clone()
-        if torch.is_grad_enabled():
-            v.requires_grad_(True)
-        i = torch.zeros(
-            (*input_tensor.shape[:-1], self.hidden_size),
-            dtype=input_tensor.dtype if input_tensor.is_floating_point() else torch.float32,
-            device=input_tensor.device,
+        who = type(self).__name__
+        self.input_size = as_size(input_size, "input_size", who)
+        self.hidden_size = as_size(hidden_size, "hidden_size", who)
+        self._setup(None, None, p, dt, None)
+        self.input_weights = nn.Parameter(
+            torch.randn(self.hidden_size, self.input_size) / self.input_size**0.5
         )
-        return LIState(v=v, i=i)
+
+    def _neuron_shape(self, x: Tensor) -> tuple[int, ...]:
+        return self._recurrent_shape(tuple(x.shape[:-1]))
 
     def forward(self, input_tensor: Tensor, state: LIState | None = None) -> tuple[Tensor, LIState]:
-        _check_input(input_tensor, "LILinearCell", 1)
-        if input_tensor.shape[-1] != self.input_size:
-            raise ValueError(
-                f"LILinearCell: input has {input_tensor.shape[-1]} features but "
-                f"input_size={self.input_size}; pass (B, {self.input_size}) tensors or build "
-                f"LILinearCell({input_tensor.shape[-1]}, {self.hidden_size})"
-            )
-        if state is None:
-            state = self.initial_state(input_tensor)
-        return li_step(input_tensor, state, self.input_weights, p=self.p, dt=self.dt)
+        p, state, _ = self._begin(input_tensor, state)
+        return li_step(input_tensor, state, self.input_weights, p=p, dt=self._dt)
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}, p={self.p}, dt={self.dt}"

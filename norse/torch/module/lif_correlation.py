@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._spec import check_parameters, state_dtype
+from .._spec import check_parameters, coerce_parameters, state_dtype
 from ..functional.correlation_sensor import CorrelationSensorState
 from ..functional.lif import LIFState
 from ..functional.lif_correlation import (
@@ -15,12 +15,14 @@ from ..functional.lif_correlation import (
     LIFCorrelationState,
     lif_correlation_step,
 )
-from .snn import _check_dt, _check_input, _check_state, _NeuronParameters
+from ..utils._validation import as_size
+from ._parameters import HasNeuronParameters, HasTimeStep
+from .snn import _check_input, _check_state
 
 __all__ = ["LIFCorrelation"]
 
 
-class LIFCorrelation(nn.Module):
+class LIFCorrelation(HasNeuronParameters, HasTimeStep, nn.Module):
     """One step of recurrent LIF neurons that also track input and recurrent spike correlations.
 
     The module has no weights of its own: pass them to :meth:`forward`, so that a learning rule
@@ -49,27 +51,16 @@ class LIFCorrelation(nn.Module):
     ) -> None:
         super().__init__()
         who = type(self).__name__
-        for name, n in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(n, bool) or not isinstance(n, int):
-                raise TypeError(f"{who}: {name} must be an int, got {type(n).__name__}")
-            if n <= 0:
-                raise ValueError(f"{who}: {name} must be positive, got {n}")
-        if not isinstance(p, LIFCorrelationParameters):
-            raise TypeError(f"{who}: p must be a LIFCorrelationParameters, got {type(p).__name__}")
-        check_parameters(p, who)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
+        self.input_size = as_size(input_size, "input_size", who)
+        self.hidden_size = as_size(hidden_size, "hidden_size", who)
         self.p = p
-        self.dt = _check_dt(dt, who)
+        self.dt = dt
 
-    # ``p`` reads as the parameter tuple; its tensors follow the module (``.to()``, ``.double()``).
-    @property
-    def p(self) -> LIFCorrelationParameters:
-        return self._modules["p"].value()
-
-    @p.setter
-    def p(self, value: LIFCorrelationParameters) -> None:
-        self._modules["p"] = _NeuronParameters(value, as_tensors=False)
+    def _check_p(self, value: Any) -> LIFCorrelationParameters:
+        who = type(self).__name__
+        value = coerce_parameters(value, LIFCorrelationParameters, who)
+        check_parameters(value, who)
+        return value
 
     def initial_state(self, input_tensor: Tensor) -> LIFCorrelationState:
         """Resting state: no spikes, voltage at ``v_leak`` (0-dim), currents and traces at zero."""

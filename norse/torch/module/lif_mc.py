@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .._spec import build_state, check_parameters, state_dtype
-from ..functional.lif import LIFParameters, LIFState
-from ..functional.lif_mc import lif_mc_step
+from ..functional import lif_mc
+from ..functional.lif import LIFParameters
 from .snn import SNNRecurrentCell
 
 __all__ = ["LIFMCRecurrentCell"]
@@ -19,9 +17,8 @@ _ALLOWED = ("input_weights", "recurrent_weights", "autapses", "dt")
 
 
 class _MultiCompartmentCell(SNNRecurrentCell):
-    """What the multi-compartment cells share: ``g_coupling`` and the step that uses it."""
-
-    _parameters_class: ClassVar[type] = LIFParameters
+    """What the multi-compartment cells share: ``g_coupling``, passed to the steps after the
+    weights (the spec's steps take ``(x, state, W_in, W_rec, g_coupling, p, dt)``)."""
 
     def __init__(
         self,
@@ -37,14 +34,7 @@ class _MultiCompartmentCell(SNNRecurrentCell):
                 raise TypeError(
                     f"{who}: unexpected keyword argument {name!r}; accepted: {', '.join(_ALLOWED)}"
                 )
-        if p is None:
-            p = self._parameters_class()
-        if not isinstance(p, self._parameters_class):
-            raise TypeError(
-                f"{who}: p must be a {self._parameters_class.__name__}, got {type(p).__name__}"
-            )
-        check_parameters(p, who, ("adjoint",))
-        super().__init__(None, None, input_size, hidden_size, p, **kwargs)
+        super().__init__(input_size, hidden_size, p, **kwargs)
         n = int(self.hidden_size)
         if g_coupling is None:
             g_coupling = nn.Parameter(torch.randn(n, n) / n**0.5)
@@ -60,42 +50,8 @@ class _MultiCompartmentCell(SNNRecurrentCell):
             )
         self.g_coupling = g_coupling
 
-    def _rest(self) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _steps(self) -> tuple[Callable, Callable]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def initial_state(self, input_tensor: Tensor) -> Any:
-        """Resting state ``(*batch, hidden_size)``: no spikes, voltage ``v_leak``, zero currents."""
-        return build_state(
-            self._rest(),
-            self._neuron_shape(input_tensor),
-            state_dtype(input_tensor),
-            input_tensor.device,
-        )
-
-    def _spec_step(self, sparse: bool, p: Any = None) -> Callable:
-        return self._coupled_step
-
-    def _coupled_step(
-        self,
-        input_tensor: Tensor,
-        state: Any,
-        input_weights: Tensor,
-        recurrent_weights: Tensor,
-        p: Any,
-        dt: float = 0.001,
-    ) -> tuple[Tensor, Any]:
-        plain, adjoint = self._steps()
-        step = adjoint if p.method == "adjoint" else plain
-        return step(input_tensor, state, input_weights, recurrent_weights, self.g_coupling, p, dt)
-
-
-def _lif_mc_adjoint_step(*args: Any) -> tuple[Tensor, LIFState]:
-    from ..functional.adjoint.lif_mc_adjoint import lif_mc_adjoint_step
-
-    return lif_mc_adjoint_step(*args)
+    def _weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        return self.input_weights, self.recurrent_weights, self.g_coupling
 
 
 class LIFMCRecurrentCell(_MultiCompartmentCell):
@@ -124,6 +80,8 @@ class LIFMCRecurrentCell(_MultiCompartmentCell):
         (torch.Size([5, 4]), torch.Size([5, 4]), torch.Size([4, 4]))
     """
 
+    spec = lif_mc.SPEC
+
     def __init__(
         self,
         input_size: int,
@@ -133,9 +91,3 @@ class LIFMCRecurrentCell(_MultiCompartmentCell):
         **kwargs: Any,
     ) -> None:
         super().__init__(input_size, hidden_size, p, g_coupling, **kwargs)
-
-    def _rest(self) -> LIFState:
-        return LIFState(z=0.0, v=self.p.v_leak, i=0.0)
-
-    def _steps(self) -> tuple[Callable, Callable]:
-        return lif_mc_step, _lif_mc_adjoint_step

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
 
-from ..functional.lif import LIFState
-from ..functional.lif_mc_refrac import lif_mc_refrac_step
-from ..functional.lif_refrac import LIFRefracParameters, LIFRefracState
+from ..functional import lif_mc_refrac
+from ..functional.lif_refrac import LIFRefracParameters
 from .lif_mc import _MultiCompartmentCell
 
 __all__ = ["LIFMCRefracRecurrentCell"]
-
-
-def _lif_mc_refrac_adjoint(*args: Any) -> tuple[Tensor, LIFRefracState]:
-    from ..functional.adjoint.lif_mc_refrac_adjoint import lif_mc_refrac_adjoint
-
-    return lif_mc_refrac_adjoint(*args)
 
 
 class LIFMCRefracRecurrentCell(_MultiCompartmentCell):
@@ -46,7 +38,7 @@ class LIFMCRefracRecurrentCell(_MultiCompartmentCell):
         (torch.Size([5, 4]), torch.Size([5, 4]), torch.Size([5, 4]))
     """
 
-    _parameters_class = LIFRefracParameters
+    spec = lif_mc_refrac.SPEC
 
     def __init__(
         self,
@@ -57,9 +49,3 @@ class LIFMCRefracRecurrentCell(_MultiCompartmentCell):
         **kwargs: Any,
     ) -> None:
         super().__init__(input_size, hidden_size, p, g_coupling, **kwargs)
-
-    def _rest(self) -> LIFRefracState:
-        return LIFRefracState(LIFState(z=0.0, v=self.p.lif.v_leak, i=0.0), rho=0.0)
-
-    def _steps(self) -> tuple[Callable, Callable]:
-        return lif_mc_refrac_step, _lif_mc_refrac_adjoint

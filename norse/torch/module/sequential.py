@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from ..utils._validation import is_size
 from ..utils.state import _is_module_stateful
 
 __all__ = ["RecurrentSequential", "RecurrentSequentialState", "SequentialState"]
@@ -202,22 +203,26 @@ class RecurrentSequential(nn.Module):
 
     def __init__(self, *modules: nn.Module, output_modules: list[int] | int = -1) -> None:
         super().__init__()
-        if isinstance(output_modules, bool) or not isinstance(output_modules, (int, list)):
+        if is_size(output_modules):
+            output_modules = int(output_modules)
+        elif not isinstance(output_modules, list):
             raise TypeError(
                 "RecurrentSequential: output_modules must be an int or a list of ints, got "
                 f"{type(output_modules).__name__}"
             )
         indices = output_modules if isinstance(output_modules, list) else [output_modules]
         for k in indices:
-            if isinstance(k, bool) or not isinstance(k, int):
+            if not is_size(k):
                 raise TypeError(
                     f"RecurrentSequential: output_modules entries must be ints, got {k!r}"
                 )
-            if not -len(modules) <= k < len(modules):
+            if not -len(modules) <= int(k) < len(modules):
                 raise ValueError(
                     f"RecurrentSequential: output module index {k} is out of range for "
                     f"{len(modules)} modules"
                 )
+        if isinstance(output_modules, list):
+            output_modules = [int(k) for k in output_modules]
         self.module = SequentialState(*modules, return_hidden=True)
         self.output_modules = output_modules
 

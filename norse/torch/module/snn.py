@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -40,10 +41,14 @@ from .._spec import (
     build_state,
     check_parameter_shapes,
     check_parameters,
-    is_namedtuple,
+    check_state,
+    coerce_parameters,
     state_dtype,
 )
 from ..kernels.reference import _merge_states  # noqa: F401  (1.1.0's private name)
+from ..utils._validation import as_size, is_size
+from ._parameters import CHILD, HasNeuronParameters, HasTimeStep, _NeuronParameters  # noqa: F401
+from ._parameters import check_dt as _check_dt  # noqa: F401  (used by other modules)
 
 FeedforwardActivation = Callable[..., tuple[Tensor, Any]]
 RecurrentActivation = Callable[..., tuple[Tensor, Any]]
@@ -58,63 +63,9 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- parameters
-class _NeuronParameters(nn.Module):
-    """Holds a parameter tuple's tensors as buffers (or parameters) of the owning module.
-
-    Tensors therefore follow ``.to()`` / ``.double()``; ``nn.Parameter`` fields show up in
-    ``parameters()`` and ``state_dict()``; the class-level default tensors are copied so that
-    no two modules share them. Tensors the user passed in are kept as the same objects.
-    """
-
-    def __init__(self, p: Any, as_tensors: bool) -> None:
-        super().__init__()
-        self._kind = type(p) if is_namedtuple(p) else None
-        self._constants: dict[str, Any] = {}
-        if self._kind is None:
-            self._constants["__raw__"] = p
-            return
-        defaults = getattr(self._kind, "_field_defaults", {})
-        for name, value in zip(p._fields, p, strict=True):
-            if is_namedtuple(value):
-                self.add_module(name, _NeuronParameters(value, as_tensors))
-            elif isinstance(value, nn.Parameter):
-                self.register_parameter(name, value)
-            elif isinstance(value, Tensor):
-                if value is defaults.get(name, None):
-                    value = value.detach().clone()
-                self.register_buffer(name, value, persistent=False)
-            elif as_tensors and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.register_buffer(name, torch.as_tensor(value), persistent=False)
-            else:
-                self._constants[name] = value
-
-    def _field(self, name: str) -> Any:
-        if name in self._constants:
-            return self._constants[name]
-        child = getattr(self, name)
-        return child.value() if isinstance(child, _NeuronParameters) else child
-
-    def value(self) -> Any:
-        if self._kind is None:
-            return self._constants["__raw__"]
-        return self._kind(*[self._field(f) for f in self._kind._fields])
-
-    def extra_repr(self) -> str:
-        return "" if self._kind is None else self._kind.__name__
-
-
-def _check_dt(dt: Any, who: str) -> float:
-    if isinstance(dt, Tensor) and dt.numel() == 1:
-        dt = dt.item()
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
-        raise TypeError(f"{who}: dt must be a number (seconds), got {type(dt).__name__}")
-    if not dt > 0:
-        raise ValueError(f"{who}: dt must be positive, got {dt}; pass e.g. dt=0.001")
-    return float(dt)
-
-
-def _check_input(x: Any, who: str, min_dim: int = 0) -> None:
+# ----------------------------------------------------------------------------- checks
+def _check_input(x: Any, who: str, min_dim: int = 0, expected: str = "") -> None:
+    """``x`` must be a real tensor with at least ``min_dim`` dimensions (``expected`` says which)."""
     if not isinstance(x, Tensor):
         raise TypeError(
             f"{who}: input_tensor must be a torch.Tensor, got {type(x).__name__}; "
@@ -127,79 +78,95 @@ def _check_input(x: Any, who: str, min_dim: int = 0) -> None:
         )
     if x.dim() < min_dim:
         raise ValueError(
-            f"{who}: expected an input with at least {min_dim} dimension(s) (time first), "
+            f"{who}: input_tensor needs at least {min_dim} dimension(s){expected}, "
             f"got shape {tuple(x.shape)}"
         )
 
 
 def _check_state(state: Any, shape: tuple[int, ...], who: str, prefix: str = "state") -> None:
-    """Raise unless every tensor in ``state`` broadcasts to exactly ``shape``."""
-    if not isinstance(state, tuple):
-        raise TypeError(f"{who}: state must be a state tuple (or None), got {type(state).__name__}")
-    fields = getattr(state, "_fields", None) or [str(k) for k in range(len(state))]
-    for name, leaf in zip(fields, state, strict=True):
-        if isinstance(leaf, tuple):
-            _check_state(leaf, shape, who, f"{prefix}.{name}")
-        elif isinstance(leaf, Tensor):
-            try:
-                ok = torch.broadcast_shapes(leaf.shape, shape) == torch.Size(shape)
-            except RuntimeError:
-                ok = False
-            if not ok:
-                raise ValueError(
-                    f"{who}: {prefix}.{name} has shape {tuple(leaf.shape)}, which does not fit "
-                    f"the input's neuron shape {tuple(shape)}; pass state=None to start at rest "
-                    "or a state built for this input"
-                )
+    """Raise unless every tensor in ``state`` has exactly ``shape`` (or is 0-dim)."""
+    check_state(state, shape, who, _prefix=prefix)
 
 
-def _is_size(n: Any) -> bool:
-    return isinstance(n, int) and not isinstance(n, bool)
+def _like(template: Any, values: Any) -> Any:
+    """``values`` (nested plain tuples) in the classes of ``template``, where the lengths match."""
+    if not isinstance(values, tuple) or len(values) != len(template):
+        return values
+    return type(template)(
+        *(_like(t, v) if isinstance(t, tuple) else v for t, v in zip(template, values, strict=True))
+    )
+
+
+_SHAPE = operator.attrgetter("shape")
+
+
+def _state_signature(state: tuple) -> tuple:
+    """The class and field shapes of a (nested) state: what its checks depend on."""
+    out: list[Any] = [type(state)]
+    for leaf in state:
+        if isinstance(leaf, Tensor):
+            out.append(leaf.shape)
+        elif isinstance(leaf, tuple):
+            out.append(_state_signature(leaf))
+        else:
+            out.append(type(leaf))
+    return tuple(out)
+
+
+_PLAIN = (Tensor, nn.Parameter)
 
 
 # ----------------------------------------------------------------------------- shared base
-class _NeuronModule(nn.Module):
-    """What the four base classes share: parameters, dt, step selection, initial state."""
+class _NeuronModule(HasNeuronParameters, HasTimeStep, nn.Module):
+    """What the four base classes share: parameters, dt, step selection, state, checks."""
 
     #: the neuron model this module class runs (``None`` for user-defined activations)
     spec: ClassVar[NeuronSpec | None] = None
     #: state fields that stay 0-dim in the initial state (1.1.0's convention for some cells)
     scalar_state: ClassVar[tuple[str, ...]] = ()
     _recurrent: ClassVar[bool] = False
+    _layer: ClassVar[bool] = False
 
     def _setup(self, activation, state_fallback, p, dt, activation_sparse) -> None:
-        who = type(self).__name__
         spec = self.spec
-        if spec is not None:
-            if p is None:
-                p = spec.parameters()
-            if not isinstance(p, spec.parameters):
-                hint = (
-                    f"; {who} takes its size from the input, so write {who}() or "
-                    f"{who}(p={spec.parameters.__name__}(...))"
-                    if _is_size(p) and not self._recurrent
-                    else ""
-                )
-                raise TypeError(
-                    f"{who}: p must be a {spec.parameters.__name__}, got {type(p).__name__}{hint}"
-                )
-            check_parameters(p, who, tuple(spec.extra_methods))
-        self.dt = _check_dt(dt, who)
+        if spec is not None and p is None:
+            p = spec.parameters()
+        self._validated: tuple[Any, Any] | None = None
+        self.dt = dt
         self._activation = activation
         self.activation_sparse = activation_sparse
         self._state_fallback = state_fallback
         self.p = p
 
-    # ``p`` reads as the parameter tuple; its tensors live in the child module ``p``.
-    @property
-    def p(self) -> Any:
-        return self._modules["p"].value()
+    # ----------------------------------------------------------------- p and dt, checked on set
+    def _check_p(self, value: Any) -> Any:
+        spec = self.spec
+        if spec is None:
+            return value
+        who = type(self).__name__
+        if is_size(value) and not self._recurrent:
+            raise TypeError(
+                f"{who}: p must be a {spec.parameters.__name__}, got {type(value).__name__}; "
+                f"{who} takes its size from the input, so write {who}() or "
+                f"{who}(p={spec.parameters.__name__}(...))"
+            )
+        value = coerce_parameters(value, spec.parameters, who)
+        check_parameters(value, who, tuple(spec.extra_methods))
+        return value
 
-    @p.setter
-    def p(self, value: Any) -> None:
-        as_tensors = self.spec is not None and self.spec.parameters_as_tensors
-        self._modules["p"] = _NeuronParameters(value, as_tensors)
+    def _numbers_as_tensors(self) -> bool:
+        return self.spec is not None and self.spec.parameters_as_tensors
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name != "_validated":  # new weights or parameters: check the next input again
+            self.__dict__["_validated"] = None
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self.__dict__["_validated"] = None  # dtype / device change
+        return super()._apply(fn, *args, **kwargs)
+
+    # ----------------------------------------------------------------- steps
     @property
     def activation(self) -> Callable:
         if self._activation is not None:
@@ -234,6 +201,7 @@ class _NeuronModule(nn.Module):
             return self._activation
         return self._spec_step(sparse=False, p=p)
 
+    # ----------------------------------------------------------------- state
     @property
     def state_fallback(self) -> Callable:
         if self._state_fallback is not None:
@@ -267,16 +235,80 @@ class _NeuronModule(nn.Module):
             spec.grad_fields,
         )
 
-    def _resolve_state(self, x: Tensor, state: Any, p: Any) -> Any:
+    def _start(self, x: Tensor, p: Any) -> Any:
+        """The state to start from when none is given."""
+        if self._state_fallback is None and type(self).initial_state is _NeuronModule.initial_state:
+            return self._rest_state(x, p)  # what initial_state(x) gives, with p read once
+        return self.state_fallback(x)
+
+    def _traced_state(self, state: tuple, p: Any) -> Any:
+        """``torch.jit.trace`` (and the legacy ONNX exporter) hand a state tuple in as a plain
+        tuple: give it back its class (only there; elsewhere a plain tuple is refused)."""
+        template = self._state_template(p)
+        if template is None or not torch.jit.is_tracing():
+            return state
+        return _like(template, state)
+
+    def _state_template(self, p: Any) -> Any:
+        """A state of the class this module's steps take (``None``: any state tuple)."""
+        if self.spec is None or self._state_fallback is not None:
+            return None
+        return self.spec.rest(p, self._recurrent)
+
+    # ----------------------------------------------------------------- checks, once per signature
+    def _expected_input(self) -> str:
+        if self._recurrent:
+            lead = "(T, ..., input_size), time first" if self._layer else "(..., input_size)"
+            return f" ({lead})"
+        return " ((T, ...), time first)" if self._layer else ""
+
+    def _validate(self, x: Any, state: Any, p: Any) -> None:
+        """Every check on the input, the state and ``p``'s shapes (metadata only)."""
+        who = type(self).__name__
+        _check_input(x, who, int(self._layer) + int(self._recurrent), self._expected_input())
+        if self._layer and x.shape[0] == 0:
+            raise ValueError(
+                f"{who}: input_tensor has no time steps (shape {tuple(x.shape)}); pass a "
+                "sequence with T >= 1 steps first"
+            )
+        if self._recurrent:
+            self._check_features(x)  # type: ignore[attr-defined]
+        shape = self._neuron_shape(x)
+        if self.spec is not None:
+            check_parameter_shapes(p, shape, who)
+        if state is not None:
+            full = self.spec.full_fields if self.spec is not None else ()
+            check_state(state, shape, who, self._state_template(p), full)
+
+    def _begin(self, x: Any, state: Any) -> tuple[Any, Any, Callable]:
+        """What every forward starts with: ``p`` (read once), the checks, the step, the start
+        state. The checks run once per input/state signature and ``p``: a repeated call only
+        compares a few attributes (this runs on every step of a cell in a loop)."""
+        if torch.compiler.is_compiling() or type(x) not in _PLAIN:
+            key = None
+            p = self.p
+        else:
+            p = self._modules[CHILD].cached_value()
+            if state is None:
+                key = (x.shape, x.dtype, x.layout)
+            elif type(state) is tuple or not isinstance(state, tuple):
+                key = None
+            else:
+                try:  # flat states of tensors (almost all): one C-level pass
+                    key = (x.shape, x.dtype, x.layout, type(state), *map(_SHAPE, state))
+                except AttributeError:
+                    key = (x.shape, x.dtype, x.layout, _state_signature(state))
+        if type(state) is tuple:
+            state = self._traced_state(state, p)
+        done = self._validated
+        if key is None or done is None or done[1] is not p or done[0] != key:
+            self._validate(x, state, p)
+            done = (key, p, self._step_for(x, p))
+            if key is not None:
+                self.__dict__["_validated"] = done
         if state is None:
-            if (
-                self._state_fallback is None
-                and type(self).initial_state is _NeuronModule.initial_state
-            ):
-                return self._rest_state(x, p)  # what initial_state(x) gives, with p read once
-            return self.state_fallback(x)
-        _check_state(state, self._neuron_shape(x), type(self).__name__)
-        return state
+            state = self._start(x, p)
+        return p, state, done[2]
 
     def __repr__(self) -> str:
         # 1.1.0 prints p inline only (``LIFCell(p=LIFParameters(...), dt=0.001)``): leave the
@@ -286,7 +318,7 @@ class _NeuronModule(nn.Module):
         child_lines = [
             f"({key}): " + nn.modules.module._addindent(repr(module), 2)
             for key, module in self._modules.items()
-            if key != "p"
+            if key != CHILD
         ]
         lines = extra_lines + child_lines
         if len(extra_lines) == 1 and not child_lines:
@@ -294,14 +326,6 @@ class _NeuronModule(nn.Module):
         if not lines:
             return f"{self._get_name()}()"
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # ``module.p = LIFParameters(...)`` works in 1.1.0; route it to the property setter
-        # (nn.Module would otherwise refuse to replace the child module ``p``).
-        if name == "p":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -337,14 +361,8 @@ class _RecurrentWeights:
 
     def _setup_weights(self, input_size, hidden_size, input_weights, recurrent_weights, autapses):
         who = type(self).__name__
-        for name, n in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(n, Tensor) and n.numel() == 1 and not n.is_floating_point():
-                n = int(n)
-            if not _is_size(n):
-                raise TypeError(f"{who}: {name} must be an int, got {type(n).__name__}")
-            if n <= 0:
-                raise ValueError(f"{who}: {name} must be positive, got {n}")
-        input_size, hidden_size = int(input_size), int(hidden_size)
+        input_size = as_size(input_size, "input_size", who)
+        hidden_size = as_size(hidden_size, "hidden_size", who)
         self.input_size = torch.as_tensor(input_size)
         self.hidden_size = torch.as_tensor(hidden_size)
         self.autapses = autapses
@@ -428,8 +446,6 @@ def _parse(cls_name: str, recurrent: bool, args: tuple, kwargs: dict) -> dict:
 class _Constructed(_NeuronModule):
     """The one constructor behind the four base classes (``_recurrent`` / ``_layer`` flags)."""
 
-    _layer: ClassVar[bool] = False
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
         who = type(self).__name__
@@ -464,17 +480,11 @@ class _Constructed(_NeuronModule):
         return ()
 
     def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        who = type(self).__name__
-        _check_input(input_tensor, who, int(self._layer) + int(self._recurrent))
-        if self._recurrent:
-            self._check_features(input_tensor)  # type: ignore[attr-defined]
-        p = self.p
-        state = self._resolve_state(input_tensor, state, p)
-        if self.spec is not None:
-            check_parameter_shapes(p, self._neuron_shape(input_tensor), who)
-        step = self._step_for(input_tensor, p)
+        p, state, step = self._begin(input_tensor, state)
         if not self._layer:
-            return step(input_tensor, state, *self._weights(), p, self.dt)
+            if self._recurrent:
+                return step(input_tensor, state, *self._weights(), p, self._dt)
+            return step(input_tensor, state, p, self._dt)
         return kernels.run(
             step,
             input_tensor,
@@ -557,7 +567,7 @@ class SNNRecurrent(_RecurrentWeights, _Constructed):
 
 def _reject_sizes(who: str, args: tuple, kwargs: dict) -> None:
     """Feed-forward modules take their size from the input: explain ``LIFCell(2, 4)``."""
-    if len(args) > 1 or (args and _is_size(args[0])):
+    if len(args) > 1 or (args and is_size(args[0])):
         recurrent = (
             who.replace("Cell", "RecurrentCell") if who.endswith("Cell") else who + "Recurrent"
         )

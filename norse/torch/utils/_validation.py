@@ -41,9 +41,7 @@ def as_size(value: Any, name: str, who: str, minimum: int = 1) -> int:
         TypeError: LIFRecurrentCell: input_size must be an integer, got float (2.0)
     """
     if not is_size(value):
-        raise TypeError(
-            f"{who}: {name} must be an integer, got {type(value).__name__} ({value!r})"
-        )
+        raise TypeError(f"{who}: {name} must be an integer, got {type(value).__name__} ({value!r})")
     n = int(value.item()) if isinstance(value, torch.Tensor) else operator.index(value)
     if n < minimum:
         qualifier = "positive" if minimum == 1 else f"at least {minimum}"
