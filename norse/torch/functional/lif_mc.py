@@ -17,6 +17,8 @@ G v`, at a different place in the two steps:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -97,20 +99,11 @@ def _rest(p: LIFParameters, recurrent: bool) -> LIFState | LIFFeedForwardState:
 
 # ``method="adjoint"``: the discrete-adjoint step of ``functional.adjoint.lif_mc_adjoint``,
 # imported when first called (that module imports this one).
-def _adjoint_step(
-    input_tensor: Tensor,
-    state: LIFState,
-    input_weights: Tensor,
-    recurrent_weights: Tensor,
-    g_coupling: Tensor,
-    p: LIFParameters = LIFParameters(),
-    dt: float = 0.001,
-) -> tuple[Tensor, LIFState]:
+def _adjoint_step(*args: Any) -> tuple[Tensor, LIFState]:
+    """The recurrent step with the discrete-adjoint backward (same arguments)."""
     from .adjoint.lif_mc_adjoint import lif_mc_adjoint_step
 
-    return lif_mc_adjoint_step(
-        input_tensor, state, input_weights, recurrent_weights, g_coupling, p, dt
-    )
+    return lif_mc_adjoint_step(*args)
 
 
 #: The steps take the coupling ``g_coupling`` after the weights (the module passes it as a

@@ -23,6 +23,8 @@ over the threshold by the coupling. :math:`\Theta` is the threshold of ``p.lif.m
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -121,20 +123,11 @@ def lif_mc_refrac_feed_forward_step(
 
 # ``p.lif.method == "adjoint"``: the discrete-adjoint step of
 # ``functional.adjoint.lif_mc_refrac_adjoint``, imported when first called.
-def _adjoint_step(
-    input_tensor: Tensor,
-    state: LIFRefracState,
-    input_weights: Tensor,
-    recurrent_weights: Tensor,
-    g_coupling: Tensor,
-    p: LIFRefracParameters = LIFRefracParameters(),
-    dt: float = 0.001,
-) -> tuple[Tensor, LIFRefracState]:
+def _adjoint_step(*args: Any) -> tuple[Tensor, LIFRefracState]:
+    """The recurrent step with the discrete-adjoint backward (same arguments)."""
     from .adjoint.lif_mc_refrac_adjoint import lif_mc_refrac_adjoint
 
-    return lif_mc_refrac_adjoint(
-        input_tensor, state, input_weights, recurrent_weights, g_coupling, p, dt
-    )
+    return lif_mc_refrac_adjoint(*args)
 
 
 #: The steps take the coupling ``g_coupling`` after the weights (the module passes it as a
