@@ -515,3 +515,23 @@ def test_surrogates_without_argument_binding_keep_every_path():
     torch.testing.assert_close(g_func, g)
     compiled = torch.compile(lambda t: threshold(t, "super", 1.0))
     torch.testing.assert_close(compiled(x), z)
+
+
+def test_nested_parameters_are_rebuilt_after_any_change_in_the_tree():
+    import copy
+    import pickle
+
+    from norse.torch.module._parameters import CHILD
+
+    cell = snn.LIFRefracCell()
+    p = cell.p
+    assert cell.p is p
+    x = torch.full((2, 3), 50.0)
+    swapped = torch.func.functional_call(cell, {f"{CHILD}.lif.v_th": torch.tensor(1e3)}, (x,))
+    assert swapped[0].sum() == 0 and cell(x)[0].sum() > 0
+    for copied in (copy.deepcopy(cell), pickle.loads(pickle.dumps(cell))):
+        q = copied.p
+        copied.double()  # a change in the nested child is seen from the top
+        assert copied.p is not q and copied.p.lif.v_th.dtype == torch.float64
+    cell.get_submodule(f"{CHILD}.lif").v_th = torch.tensor(7.0)
+    assert float(cell.p.lif.v_th) == 7.0

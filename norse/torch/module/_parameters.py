@@ -25,47 +25,57 @@ __all__ = ["CHILD", "HasNeuronParameters", "HasTimeStep", "check_dt"]
 CHILD = "neuron_parameters"
 
 
+class _Changes:
+    """A counter shared by every dict of one tree of :class:`_NeuronParameters`."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 class _Watched(dict):
-    """The ``_parameters`` / ``_buffers`` dict of :class:`_NeuronParameters`: counts every
-    change, whoever makes it (``register_buffer``, ``.to()``, ``load_state_dict(assign=True)``,
-    or ``torch.func.functional_call`` / ``torch.export`` writing into the dict directly)."""
+    """The ``_parameters`` / ``_buffers`` / ``_modules`` dict of :class:`_NeuronParameters`:
+    counts every change, whoever makes it (``register_buffer``, ``.to()``,
+    ``load_state_dict(assign=True)``, or ``torch.func.functional_call`` / ``torch.export``
+    writing into the dict directly)."""
 
     __slots__ = ("changes",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.changes = 0
+    def __init__(self, changes: _Changes, *args: Any) -> None:
+        super().__init__(*args)
+        self.changes = changes
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.changes += 1
+        self.changes.n += 1
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.changes += 1
+        self.changes.n += 1
         super().__delitem__(key)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self.changes += 1
+        self.changes.n += 1
         super().update(*args, **kwargs)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        self.changes += 1
+        self.changes.n += 1
         return super().setdefault(key, default)
 
     def pop(self, *args: Any) -> Any:
-        self.changes += 1
+        self.changes.n += 1
         return super().pop(*args)
 
     def popitem(self) -> Any:
-        self.changes += 1
+        self.changes.n += 1
         return super().popitem()
 
     def clear(self) -> None:
-        self.changes += 1
+        self.changes.n += 1
         super().clear()
 
     def __reduce__(self) -> Any:
-        return (_Watched, (dict(self),))
+        return (_Watched, (self.changes, dict(self)))
 
 
 class _NeuronParameters(nn.Module):
@@ -77,10 +87,12 @@ class _NeuronParameters(nn.Module):
     every forward costs a few identity checks.
     """
 
-    def __init__(self, p: Any, as_tensors: bool) -> None:
+    def __init__(self, p: Any, as_tensors: bool, _changes: _Changes | None = None) -> None:
         super().__init__()
-        self.__dict__["_parameters"] = _Watched()
-        self.__dict__["_buffers"] = _Watched()
+        changes = _Changes() if _changes is None else _changes
+        self.__dict__["_changes"] = changes
+        for store in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[store] = _Watched(changes)
         self._kind = type(p) if is_namedtuple(p) else None
         self._constants: dict[str, Any] = {}
         self._cache: tuple[Any, Any] | None = None
@@ -90,7 +102,7 @@ class _NeuronParameters(nn.Module):
         defaults = getattr(self._kind, "_field_defaults", {})
         for name, value in zip(p._fields, p, strict=True):
             if is_namedtuple(value):
-                self.add_module(name, _NeuronParameters(value, as_tensors))
+                self.add_module(name, _NeuronParameters(value, as_tensors, changes))
             elif isinstance(value, nn.Parameter):
                 self.register_parameter(name, value)
             elif isinstance(value, Tensor):
@@ -122,10 +134,7 @@ class _NeuronParameters(nn.Module):
         """:meth:`value` outside ``torch.compile``: rebuilt only after a tensor was replaced."""
         if self._kind is None:
             return self._constants["__raw__"]
-        key = (self._parameters.changes, self._buffers.changes)  # type: ignore[attr-defined]
-        if self._modules:
-            # (ids: the cached tuple keeps the nested tuples alive, so an id is never reused)
-            key += tuple(id(m.cached_value()) for m in self._modules.values())  # type: ignore[union-attr]
+        key = self._changes.n  # any change anywhere in this tree of parameters
         cache = self._cache
         if cache is not None and cache[0] == key:
             return cache[1]

@@ -291,15 +291,16 @@ class _NeuronModule(HasNeuronParameters, HasTimeStep, nn.Module):
             p = self._modules[CHILD].cached_value()
             if state is None:
                 key = (x.shape, x.dtype, x.layout)
-            elif type(state) is tuple or not isinstance(state, tuple):
+            elif type(state) is tuple:  # (a plain tuple: only jit.trace passes one)
                 key = None
-            else:
+                state = self._traced_state(state, p)
+            elif isinstance(state, tuple):
                 try:  # flat states of tensors (almost all): one C-level pass
                     key = (x.shape, x.dtype, x.layout, type(state), *map(_SHAPE, state))
                 except AttributeError:
                     key = (x.shape, x.dtype, x.layout, _state_signature(state))
-        if type(state) is tuple:
-            state = self._traced_state(state, p)
+            else:
+                key = None
         done = self._validated
         if key is None or done is None or done[1] is not p or done[0] != key:
             self._validate(x, state, p)
