@@ -217,3 +217,17 @@ def test_named_fused_backend_refuses_to_be_traced():
     x = _input(shape=(5, 4, IN))
     with pytest.raises(NotImplementedError, match="traced or exported"):
         torch.jit.trace(m, (x,), check_trace=False)
+
+
+def test_running_a_layer_does_not_import_the_onnx_exporter():
+    """Checking for an ONNX export must not import ``torch.onnx`` (hundreds of modules on the
+    first call of every layer)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, norse.torch as snn\n"
+        "snn.LIF()(torch.rand(3, 2, 4)); snn.LIFCell()(torch.rand(2, 4))\n"
+        "assert 'torch.onnx' not in sys.modules, 'torch.onnx was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

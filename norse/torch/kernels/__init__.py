@@ -14,6 +14,7 @@ Fused backends register themselves with :func:`register`; each one answers
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -95,10 +96,11 @@ def _tracing(x: Tensor) -> bool:
     ``torch.export``, ``torch.jit.trace`` and ``torch.onnx.export`` record the reference loop
     (the fused kernels are opaque to them), as do inputs of tensor subclasses (fake tensors,
     functorch wrappers, user subclasses)."""
+    onnx = sys.modules.get("torch.onnx")  # (never imported here: it costs a first call 0.1 s)
     return (
         torch.compiler.is_compiling()
         or torch.jit.is_tracing()
-        or torch.onnx.is_in_onnx_export()
+        or (onnx is not None and onnx.is_in_onnx_export())
         or type(x) not in _PLAIN
     )
 
