@@ -535,3 +535,16 @@ def test_nested_parameters_are_rebuilt_after_any_change_in_the_tree():
         assert copied.p is not q and copied.p.lif.v_th.dtype == torch.float64
     cell.get_submodule(f"{CHILD}.lif").v_th = torch.tensor(7.0)
     assert float(cell.p.lif.v_th) == 7.0
+
+
+def test_the_cached_checks_are_not_pickled():
+    import copy
+    import pickle
+
+    cell = snn.LIFRecurrentCell(IN, HID)
+    cell(torch.rand(2, IN))
+    for copied in (pickle.loads(pickle.dumps(cell)), copy.deepcopy(cell)):
+        assert copied._validated is None
+        with pytest.raises(ValueError, match="features"):
+            copied(torch.rand(2, IN + 1))
+        assert copied(torch.rand(2, IN))[0].shape == (2, HID)

@@ -166,6 +166,11 @@ class _NeuronModule(HasNeuronParameters, HasTimeStep, nn.Module):
         self.__dict__["_validated"] = None  # dtype / device change
         return super()._apply(fn, *args, **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_validated"] = None  # (holds p and the step: checked again after unpickling)
+        return state
+
     # ----------------------------------------------------------------- steps
     @property
     def activation(self) -> Callable:
