@@ -191,13 +191,15 @@ def test_p_and_dt_are_checked_when_assigned(spec, kind, model_kwargs):
     with pytest.raises(TypeError, match=rf"{who}: p must be"):
         m.p = object()
     for bad_dt, error in ((-0.001, ValueError), (0, ValueError), (math.nan, ValueError)):
-        with pytest.raises(error, match=rf"{who}: dt must be positive"):
+        with pytest.raises(error, match=rf"{who}: dt must be a positive number"):
             m.dt = bad_dt
     with pytest.raises(TypeError, match=rf"{who}: dt must be a number"):
         m.dt = "1"
     assert m.dt == 0.001
     m.dt = np.float64(0.002)
     assert m.dt == 0.002 and type(m.dt) is float
+    m.dt = np.float32(0.5)  # any real number (numpy's float32 is no python float)
+    assert m.dt == 0.5 and type(m.dt) is float
 
 
 def test_negative_time_constants_are_refused():

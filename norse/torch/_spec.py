@@ -246,7 +246,7 @@ def check_state(
     who: str,
     template: Any = None,
     full: tuple[str, ...] = (),
-    _prefix: str = "state",
+    prefix: str = "state",
 ) -> None:
     """Raise unless ``state`` is a state tuple for neurons of ``shape``.
 
@@ -261,12 +261,12 @@ def check_state(
         want = "a state tuple" if expected is None else _describe(expected)
         got = _describe(type(state)) if isinstance(state, tuple) else type(state).__name__
         raise TypeError(
-            f"{who}: {_prefix} must be {want} (or None to start at rest), got {got}; pass "
+            f"{who}: {prefix} must be {want} (or None to start at rest), got {got}; pass "
             "the state this module returned"
         )
     fields = getattr(state, "_fields", None) or [str(k) for k in range(len(state))]
     for k, (name, leaf) in enumerate(zip(fields, state, strict=True)):
-        path = f"{_prefix}.{name}"
+        path = f"{prefix}.{name}"
         if isinstance(leaf, tuple):
             check_state(leaf, shape, who, None if template is None else template[k], full, path)
         elif not isinstance(leaf, torch.Tensor) or tuple(leaf.shape) == tuple(shape):

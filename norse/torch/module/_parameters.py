@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from .._spec import is_namedtuple
+from ..utils._validation import check_dt
 
-__all__ = ["CHILD", "HasNeuronParameters", "HasTimeStep", "check_dt"]
+__all__ = ["CHILD", "HasNeuronParameters", "HasTimeStep"]
 
 #: the name of the child module that holds the tensors of ``p``
 CHILD = "neuron_parameters"
@@ -83,8 +84,9 @@ class _NeuronParameters(nn.Module):
 
     The class-level default tensors are copied so that no two modules share them; tensors the
     user passed in are kept as the same objects. :meth:`value` rebuilds the tuple only when a
-    tensor was replaced (``.to()``, an assignment, ``functional_call``), so reading ``p`` in
-    every forward costs a few identity checks.
+    tensor was replaced (``.to()``, an assignment, ``functional_call``): every dict of the tree
+    counts its changes in one shared counter, so reading ``p`` in every forward costs one
+    integer comparison.
     """
 
     def __init__(self, p: Any, as_tensors: bool, _changes: _Changes | None = None) -> None:
@@ -178,17 +180,6 @@ class HasNeuronParameters:
     def _check_p(self, value: Any) -> Any:
         """Validate (and convert) a parameter tuple; subclasses say what they accept."""
         return value
-
-
-def check_dt(dt: Any, who: str) -> float:
-    """``dt`` as a positive python float (a number or a one-element tensor), or a clear error."""
-    if isinstance(dt, Tensor) and dt.numel() == 1:
-        dt = dt.item()
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
-        raise TypeError(f"{who}: dt must be a number (seconds), got {type(dt).__name__}")
-    if not dt > 0 or dt == float("inf"):
-        raise ValueError(f"{who}: dt must be positive and finite, got {dt}; pass e.g. dt=0.001")
-    return float(dt)
 
 
 class HasTimeStep:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._spec import check_parameters, coerce_parameters, state_dtype
+from .._spec import check_parameters, check_state, coerce_parameters, state_dtype
 from ..functional.correlation_sensor import CorrelationSensorState
 from ..functional.lif import LIFState
 from ..functional.lif_correlation import (
@@ -17,7 +17,7 @@ from ..functional.lif_correlation import (
 )
 from ..utils._validation import as_size
 from ._parameters import HasNeuronParameters, HasTimeStep
-from .snn import _check_input, _check_state
+from .snn import _check_input
 
 __all__ = ["LIFCorrelation"]
 
@@ -128,10 +128,16 @@ def _check_lif_correlation_state(
         raise TypeError(
             f"{who}: state must be a LIFCorrelationState (or None), got {type(state).__name__}"
         )
-    _check_state(state.lif_state, (*batch, n), who, "state.lif_state")
-    _check_state(
-        state.input_correlation_state, (*batch, n_in, n), who, "state.input_correlation_state"
+    check_state(state.lif_state, (*batch, n), who, prefix="state.lif_state")
+    check_state(
+        state.input_correlation_state,
+        (*batch, n_in, n),
+        who,
+        prefix="state.input_correlation_state",
     )
-    _check_state(
-        state.recurrent_correlation_state, (*batch, n, n), who, "state.recurrent_correlation_state"
+    check_state(
+        state.recurrent_correlation_state,
+        (*batch, n, n),
+        who,
+        prefix="state.recurrent_correlation_state",
     )

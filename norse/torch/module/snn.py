@@ -45,10 +45,10 @@ from .._spec import (
     coerce_parameters,
     state_dtype,
 )
+from ..kernels import _PLAIN
 from ..kernels.reference import _merge_states  # noqa: F401  (1.1.0's private name)
 from ..utils._validation import as_size, is_size
 from ._parameters import CHILD, HasNeuronParameters, HasTimeStep, _NeuronParameters  # noqa: F401
-from ._parameters import check_dt as _check_dt  # noqa: F401  (used by other modules)
 
 FeedforwardActivation = Callable[..., tuple[Tensor, Any]]
 RecurrentActivation = Callable[..., tuple[Tensor, Any]]
@@ -83,11 +83,6 @@ def _check_input(x: Any, who: str, min_dim: int = 0, expected: str = "") -> None
         )
 
 
-def _check_state(state: Any, shape: tuple[int, ...], who: str, prefix: str = "state") -> None:
-    """Raise unless every tensor in ``state`` has exactly ``shape`` (or is 0-dim)."""
-    check_state(state, shape, who, _prefix=prefix)
-
-
 def _like(template: Any, values: Any) -> Any:
     """``values`` (nested plain tuples) in the classes of ``template``, where the lengths match."""
     if not isinstance(values, tuple) or len(values) != len(template):
@@ -111,9 +106,6 @@ def _state_signature(state: tuple) -> tuple:
         else:
             out.append(type(leaf))
     return tuple(out)
-
-
-_PLAIN = (Tensor, nn.Parameter)
 
 
 # ----------------------------------------------------------------------------- shared base

@@ -7,12 +7,14 @@ although it is an ``int`` subclass, since ``LIFRecurrentCell(True, 4)`` is alway
 
 from __future__ import annotations
 
+import math
 import operator
+from numbers import Real
 from typing import Any
 
 import torch
 
-__all__ = ["as_size", "is_size"]
+__all__ = ["as_size", "check_dt", "is_size"]
 
 
 def is_size(value: Any) -> bool:
@@ -47,3 +49,28 @@ def as_size(value: Any, name: str, who: str, minimum: int = 1) -> int:
         qualifier = "positive" if minimum == 1 else f"at least {minimum}"
         raise ValueError(f"{who}: {name} must be {qualifier}, got {n}")
     return n
+
+
+def check_dt(dt: Any, who: str) -> float:
+    """``dt`` as a positive, finite python float (any real number, numpy scalars and
+    one-element tensors included), or a clear error.
+
+    Example:
+        >>> import numpy as np
+        >>> check_dt(np.float32(0.5), "LIFCell")
+        0.5
+        >>> check_dt(-1, "LIFCell")
+        Traceback (most recent call last):
+        ...
+        ValueError: LIFCell: dt must be a positive number of seconds, got -1.0; pass e.g. dt=0.001
+    """
+    if isinstance(dt, torch.Tensor) and dt.numel() == 1:
+        dt = dt.item()
+    if isinstance(dt, bool) or not isinstance(dt, Real):
+        raise TypeError(f"{who}: dt must be a number (seconds), got {type(dt).__name__}")
+    dt = float(dt)
+    if not (dt > 0 and math.isfinite(dt)):
+        raise ValueError(
+            f"{who}: dt must be a positive number of seconds, got {dt}; pass e.g. dt=0.001"
+        )
+    return dt

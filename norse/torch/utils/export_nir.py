@@ -182,23 +182,17 @@ def _sample_rank(leaves: list[tuple[str, nn.Module]]) -> tuple[int, str, str] | 
     """The per-sample input rank fixed by the first module that fixes one, with that module's
     name and class name; ``None`` when only elementwise modules come before one that does not
     tell."""
+    from ..module.conv import LConv2d
     from ..module.leaky_integrator import LILinearCell
     from ..module.snn import _NeuronModule
     from .import_nir import CubaLIF, NIRGraphModule
-
-    try:
-        from ..module.conv import LConv2d
-    except ImportError:  # pragma: no cover - the module exists in every release
-        LConv2d = ()  # noqa: N806
 
     ranked: tuple[tuple[Any, int], ...] = (
         (nn.Linear, 1),
         (LILinearCell, 1),
         (nn.Conv1d, 2),
-        ((nn.Conv2d, nn.AvgPool2d, nn.LPPool2d), 3),
+        ((nn.Conv2d, nn.AvgPool2d, nn.LPPool2d, LConv2d), 3),
     )
-    if LConv2d:
-        ranked += ((LConv2d, 3),)
     elementwise = (
         _IDENTITY,
         mapping.ScaledInput,

@@ -60,7 +60,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -72,6 +71,7 @@ from torch import Tensor, nn
 
 from ..functional.reset import ResetMethod, reset_value
 from ..functional.threshold import threshold
+from ._validation import check_dt as _check_dt  # noqa: F401  (import_nir, export_nir)
 
 __all__ = [
     "NEURONS",
@@ -577,15 +577,3 @@ def _delay_steps(delay: Any, dt: float, who: str) -> Tensor:
             "divides every delay"
         )
     return torch.from_numpy(rounded.astype(np.int64))
-
-
-def _check_dt(dt: Any, who: str) -> float:
-    """``dt`` as a positive float, or a TypeError/ValueError naming it."""
-    if isinstance(dt, Tensor) and dt.numel() == 1:
-        dt = dt.item()
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{who}: dt must be a number (seconds), got {type(dt).__name__}")
-    dt = float(dt)
-    if not (dt > 0 and math.isfinite(dt)):
-        raise ValueError(f"{who}: dt must be a positive number of seconds, got {dt}")
-    return dt
