@@ -11,7 +11,7 @@ TRITON_INTERPRET ?= 1
 # Lint only the folders that exist (benchmarks/ may not yet).
 LINT_PATHS := $(wildcard norse tests benchmarks)
 
-.PHONY: help venv install install-runtime demo test lint format bench clean distclean
+.PHONY: help venv install install-runtime demo test lint format bench gpu-check clean distclean
 
 help:
 	@echo "make demo     train the digits demo (creates $(VENV) and installs on first use)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint     ruff check + ruff format --check"
 	@echo "make format   ruff format + ruff check --fix"
 	@echo "make bench    benchmarks/bench_lif.py"
+	@echo "make gpu-check  CUDA tests, fused-vs-reference equivalence and GPU benchmarks (benchmarks/gpu_check.py)"
 	@echo "make clean    remove build and cache files (keeps $(VENV)); distclean also removes $(VENV)"
 
 # The virtual environment; nothing in it is upgraded.
@@ -59,6 +60,10 @@ format: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_lif.py
+
+# At most 8 minutes on one GPU; results in $$OUT or benchmarks/results/ (see benchmarks/README.md).
+gpu-check: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

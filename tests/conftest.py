@@ -1,9 +1,9 @@
 """Shared test set-up: seeding, devices, and the per-model data the contract tests read.
 
-When you add a neuron model to ``norse/torch/_registry.py`` (``MODELS``), add its entries to
-``MODEL_KWARGS`` (only if its modules need extra constructor arguments) and ``MODEL_DRIVE``
-below. ``tests/test_models.py`` then runs the contract tests on every module class built on
-the model's spec.
+When you add a neuron model to ``norse/torch/_registry.py`` (``MODELS``),
+``tests/test_models.py`` runs the contract tests on every module class built on the model's
+spec, and ``tests/kernels/test_fused.py`` the fused kernels against the reference; both read
+the model's ``SPEC.example`` (constructor kwargs) and ``SPEC.drive`` (input amplitude).
 """
 
 from __future__ import annotations
@@ -11,48 +11,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from norse.torch.functional.izhikevich import tonic_spiking
+from norse.torch._registry import MODELS
 
-# ----------------------------------------------------------------------------------------
-# OTHER ENGINEERS: ADD YOUR MODEL'S ENTRIES HERE (keyed by ``SPEC.name``).
-#
-# MODEL_KWARGS: extra keyword arguments every module class of the model needs at
-#   construction, on top of ``(input_size, hidden_size)`` for the recurrent ones. For
-#   example Izhikevich needs ``{"spiking_method": tonic_spiking}``. Leave a model out if its
-#   modules build with no arguments.
-# MODEL_DRIVE: a constant input amplitude that makes the model's default parameters spike
-#   within about 20 steps from the initial (``state=None``) state when fed to a cell every
-#   step. Leaky integrators (no spikes) still need an entry: use a moderate value such as 1.
-# ----------------------------------------------------------------------------------------
-MODEL_KWARGS: dict[str, dict] = {
-    "lif": {},
-    "lif_box": {},
-    "li": {},
-    "li_box": {},
-    "lif_refrac": {},
-    "lsnn": {},
-    "coba_lif": {},
-    "iaf": {},
-    "lif_ex": {},
-    "lif_adex": {},
-    "lif_adex_refrac": {},
-    "izhikevich": {"spiking_method": tonic_spiking},
-}
-
-MODEL_DRIVE: dict[str, float] = {
-    "lif": 3.0,  # first spike at step 3 (step 9 with 0.5, see API.md §2.4)
-    "lif_box": 3.0,  # first spike at step 4
-    "li": 1.0,
-    "li_box": 1.0,
-    "lif_refrac": 3.0,  # first spike at step 3, then 5 refractory steps
-    "lsnn": 3.0,  # decay first: one step later than LIF
-    "coba_lif": 20.0,  # recurrent only; opens the excitatory conductance
-    "iaf": 0.6,  # no leak: 2-4 steps per spike
-    "lif_ex": 3.0,
-    "lif_adex": 3.0,
-    "lif_adex_refrac": 3.0,
-    "izhikevich": 200.0,  # a current; ~5 steps (1.25 ms) to the first spike
-}
+#: Constructor kwargs and input drive per model, from the models' specs (``SPEC.example``,
+#: ``SPEC.drive``): a new model in ``norse/torch/_registry.py`` brings its own.
+MODEL_KWARGS: dict[str, dict] = {spec.name: dict(spec.example) for spec in MODELS}
+MODEL_DRIVE: dict[str, float] = {spec.name: spec.drive for spec in MODELS}
 
 #: Devices the ``device`` fixture runs over; CUDA is skipped without a GPU.
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]

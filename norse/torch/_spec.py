@@ -55,6 +55,14 @@ class NeuronSpec:
             (no 0-dim value): the recurrent spikes ``z`` go through ``recurrent_weights``, and a
             decay-first model computes its output from the state alone.
         nir: optional NIR mapping object (see ``norse.torch.utils.export_nir``).
+        example: keyword arguments every module class of the model needs at construction
+            (on top of ``input_size, hidden_size`` for the recurrent ones), for tests,
+            benchmarks and docs; ``{}`` when the modules build without arguments.
+        drive: a constant input amplitude that makes the default parameters spike within
+            about 20 steps from rest (for leaky integrators: a moderate input). Tests and
+            benchmarks read it.
+        fused: whether the fused kernels may run the model's step (they trace it; see
+            ``norse.torch.kernels._graph``). ``False`` keeps a model on the reference.
     """
 
     name: str
@@ -72,6 +80,9 @@ class NeuronSpec:
     grad_fields: tuple[str, ...] = ("v",)
     full_fields: tuple[str, ...] = ("z",)
     nir: Any = None
+    example: Any = field(default_factory=dict)
+    drive: float = 1.0
+    fused: bool = True
 
     def __repr__(self) -> str:
         return f"NeuronSpec({self.name!r})"

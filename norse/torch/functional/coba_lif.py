@@ -219,4 +219,5 @@ SPEC = NeuronSpec(
     recurrent_state=CobaLIFState,
     recurrent_step=coba_lif_step,
     parameters_as_tensors=True,
+    drive=20.0,
 )

@@ -151,4 +151,5 @@ SPEC = NeuronSpec(
     recurrent_state=IAFState,
     recurrent_step=iaf_step,
     parameters_as_tensors=True,
+    drive=0.6,
 )

@@ -259,16 +259,6 @@ def _rest(p: IzhikevichParameters, recurrent: bool) -> IzhikevichState | Izhikev
     return IzhikevichState(v=v, u=u)
 
 
-SPEC = NeuronSpec(
-    name="izhikevich",
-    parameters=IzhikevichParameters,
-    state=IzhikevichState,
-    step=izhikevich_feed_forward_step,
-    rest=_rest,
-    step_sparse=_izhikevich_feed_forward_step_sparse,
-    recurrent_state=IzhikevichRecurrentState,
-    recurrent_step=izhikevich_recurrent_step,
-)
 
 
 # ----------------------------------------------------------------------------- presets
@@ -342,3 +332,17 @@ inhibition_induced_spiking = _preset(inhibition_induced_spiking_p, -63.8)
 
 inhibition_induced_bursting_p = IzhikevichParameters(a=-0.026, b=-1.0, c=-45, d=-2)
 inhibition_induced_bursting = _preset(inhibition_induced_bursting_p, -63.8)
+
+
+SPEC = NeuronSpec(
+    name="izhikevich",
+    parameters=IzhikevichParameters,
+    state=IzhikevichState,
+    step=izhikevich_feed_forward_step,
+    rest=_rest,
+    step_sparse=_izhikevich_feed_forward_step_sparse,
+    recurrent_state=IzhikevichRecurrentState,
+    recurrent_step=izhikevich_recurrent_step,
+    drive=200.0,
+    example={"spiking_method": tonic_spiking},
+)

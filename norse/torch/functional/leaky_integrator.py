@@ -129,4 +129,5 @@ SPEC = NeuronSpec(
     step=li_feed_forward_step,
     rest=_rest,
     output="voltage",
+    drive=1.0,
 )

@@ -88,4 +88,5 @@ SPEC = NeuronSpec(
     step=li_box_feed_forward_step,
     rest=_rest,
     output="voltage",
+    drive=1.0,
 )

@@ -227,4 +227,5 @@ SPEC = NeuronSpec(
     recurrent_state=LIFAdExState,
     recurrent_step=lif_adex_step,
     parameters_as_tensors=True,
+    drive=3.0,
 )

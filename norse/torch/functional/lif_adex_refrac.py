@@ -192,4 +192,5 @@ SPEC = NeuronSpec(
     recurrent_state=LIFAdExRefracState,
     recurrent_step=lif_adex_refrac_step,
     parameters_as_tensors=True,
+    drive=3.0,
 )

@@ -99,4 +99,5 @@ SPEC = NeuronSpec(
     state=LIFBoxFeedForwardState,
     step=lif_box_feed_forward_step,
     rest=_rest,
+    drive=3.0,
 )

@@ -210,4 +210,5 @@ SPEC = NeuronSpec(
     recurrent_state=LIFExState,
     recurrent_step=lif_ex_step,
     parameters_as_tensors=True,
+    drive=3.0,
 )

@@ -269,4 +269,5 @@ SPEC = NeuronSpec(
     recurrent_step_sparse=lif_refrac_step_sparse,
     parameters_as_tensors=True,
     extra_methods={"adjoint": (_adjoint_feed_forward_step, _adjoint_step)},
+    drive=3.0,
 )

@@ -240,4 +240,5 @@ SPEC = NeuronSpec(
     parameters_as_tensors=True,
     # decay first: the spikes come from the state alone, so it must carry the neurons' shape
     full_fields=("z", "v", "i"),
+    drive=3.0,
 )

@@ -1,21 +1,23 @@
-"""Fused CPU sequence kernels: the whole time loop in one compiled call, backward by hand.
+"""Fused CPU sequence kernels: the whole time loop in one compiled call, for every neuron model.
 
-The backend ``"cpu"`` runs the feed-forward layers ``LIF``, ``LIFBox``, ``LI``, ``LIBox``,
-``IAF`` and ``LIFRefrac`` (float32/float64 inputs on the CPU) with numba loops compiled on
-first use and cached on disk (``pip install numba``; no C compiler needed). Results equal the reference loop
-of :mod:`norse.torch.kernels.reference`: the loops evaluate the step functions' expressions in
-the same order, so float64 spikes and states are bit-identical.
+The backend ``"cpu"`` runs feed-forward layers on the CPU with numba loops generated from the
+model's own step function (:mod:`norse.torch.kernels._graph` traces the step and its
+vector-Jacobian product; :mod:`norse.torch.kernels._numba_source` writes the loops), compiled
+on first use and cached on disk (``pip install numba``; no C compiler needed). Nothing here
+names a model: a user's own elementwise step is fused the same way.
 
-Forward keeps nothing but a reference to the input for backward: the backward pass recomputes
-the forward trajectory block by block (neurons in blocks, time outer, neurons inner) into a
-cache-sized scratch buffer and then runs the adjoint backwards in time. It returns gradients
-for the input, the initial state and every parameter tensor that requires grad (reduced to the
-parameter's shape), using the same surrogate derivative as the reference (``p.method``,
-``p.alpha``).
+Forward evaluates the reference step's operations in the reference's order, so float64 spikes
+and states agree with the reference loop of :mod:`norse.torch.kernels.reference` (bit for
+bit, up to the last bit of ``exp`` and friends). Forward keeps nothing but the inputs for
+backward: the backward pass recomputes a block of neurons' states over time into a
+cache-sized scratch buffer, then runs the traced adjoint backwards in time. It returns
+gradients for the input, the initial state and every parameter tensor that requires grad
+(reduced to the parameter's shape). float16 and bfloat16 inputs are computed in float32
+(outputs and states in the input's dtype).
 
-Calls the kernels do not cover (recurrent layers, ``record_states``, sparse input, adjoint or
-user-defined steps, other dtypes or devices, unknown surrogates, ...) report a reason through
-:meth:`CPUBackend.unsupported`; ``backend="auto"`` then runs the reference.
+Calls the kernels do not cover (recurrent layers, ``record_states``, sparse input, steps that
+are not elementwise, other devices, ...) report a reason through :meth:`CPUBackend.unsupported`;
+``backend="auto"`` then runs the reference.
 
 Example:
     >>> from norse.torch import LIF
@@ -38,7 +40,6 @@ import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,168 +47,25 @@ import torch
 from torch import Tensor
 from torch.autograd import forward_ad
 
-from ..functional import iaf, leaky_integrator, leaky_integrator_box, lif, lif_box, lif_refrac
-from ..functional.reset import reset_subtract, reset_value
-from ..functional.superspike import SuperSpike
-from ..functional.threshold import SURROGATES, HeaviCirc, HeaviErfc, HeaviTanh, Triangle
 from . import Call, reference, register
-from ._cpu_layout import (
-    CIRC,
-    ERFC,
-    HEAVISIDE,
-    IAF,
-    LI,
-    LI_BOX,
-    LIF,
-    LIF_BOX,
-    LIF_BOX_SUB,
-    LIF_REFRAC,
-    N_PARAMS,
-    SUPER,
-    TANH,
-    TRIANGLE,
-    scratch_slots,
-)
+from ._graph import Program, Untraceable, flat, rebuild, trace
 from ._numba_cache import file_lock
 
 __all__ = ["CPUBackend", "empty_cache"]
 
 
 _HAS_NUMBA = importlib.util.find_spec("numba") is not None
-_FLOATS = (torch.float32, torch.float64)
-
-#: surrogate family of each threshold ``method`` (through the reference's own table)
-_SURROGATE_CODE: dict[Any, int] = {
-    None: HEAVISIDE,
-    SuperSpike: SUPER,
-    HeaviErfc: ERFC,
-    HeaviTanh: TANH,
-    HeaviCirc: CIRC,
-    Triangle: TRIANGLE,
-}
-
-
-# ----------------------------------------------------------------------------- models
-class _Inputs(NamedTuple):
-    """What one model's call hands to the loops."""
-
-    kind: int
-    method: str | None  # threshold method, None for models without spikes
-    alpha: Any
-    states: tuple[Any, Any, Any]  # v, i, rho (None where the model has none)
-    # tau_mem_inv, tau_syn_inv, v_leak, v_th, v_reset, rho_reset (None where unused)
-    sources: tuple[Any, Any, Any, Any, Any, Any]
-
-
-@dataclass(frozen=True)
-class _Model:
-    spec: Any
-    read: Callable[[Any, Any], _Inputs | str]
-    write: Callable[[Tensor, Tensor, Tensor], Any]
-    spiking: bool
-
-
-def _read_lif(s: Any, p: Any) -> _Inputs:
-    return _Inputs(
-        LIF,
-        p.method,
-        p.alpha,
-        (s.v, s.i, None),
-        (p.tau_mem_inv, p.tau_syn_inv, p.v_leak, p.v_th, p.v_reset, None),
-    )
-
-
-def _read_li(s: Any, p: Any) -> _Inputs:
-    return _Inputs(
-        LI, None, None, (s.v, s.i, None), (p.tau_mem_inv, p.tau_syn_inv, p.v_leak, None, None, None)
-    )
-
-
-def _read_lif_box(s: Any, p: Any) -> _Inputs | str:
-    if p.reset_method is reset_value:
-        kind = LIF_BOX
-    elif p.reset_method is reset_subtract:
-        kind = LIF_BOX_SUB
-    else:
-        return "a custom reset_method runs on the reference"
-    return _Inputs(
-        kind,
-        p.method,
-        p.alpha,
-        (s.v, None, None),
-        (p.tau_mem_inv, None, p.v_leak, p.v_th, p.v_reset, None),
-    )
-
-
-def _read_li_box(s: Any, p: Any) -> _Inputs:
-    return _Inputs(
-        LI_BOX, None, None, (s.v, None, None), (p.tau_mem_inv, None, p.v_leak, None, None, None)
-    )
-
-
-def _read_iaf(s: Any, p: Any) -> _Inputs:
-    return _Inputs(
-        IAF, p.method, p.alpha, (s.v, None, None), (None, None, None, p.v_th, p.v_reset, None)
-    )
-
-
-def _read_lif_refrac(s: Any, p: Any) -> _Inputs:
-    q = p.lif
-    return _Inputs(
-        LIF_REFRAC,
-        q.method,
-        q.alpha,
-        (s.lif.v, s.lif.i, s.rho),
-        (q.tau_mem_inv, q.tau_syn_inv, q.v_leak, q.v_th, q.v_reset, p.rho_reset),
-    )
-
-
-_MODELS: dict[str, _Model] = {
-    m.spec.name: m
-    for m in (
-        _Model(
-            lif.SPEC, _read_lif, lambda v, i, r: lif.LIFFeedForwardState(v=v, i=i), spiking=True
-        ),
-        _Model(
-            leaky_integrator.SPEC,
-            _read_li,
-            lambda v, i, r: leaky_integrator.LIState(v=v, i=i),
-            spiking=False,
-        ),
-        _Model(
-            lif_box.SPEC,
-            _read_lif_box,
-            lambda v, i, r: lif_box.LIFBoxFeedForwardState(v=v),
-            spiking=True,
-        ),
-        _Model(
-            leaky_integrator_box.SPEC,
-            _read_li_box,
-            lambda v, i, r: leaky_integrator_box.LIBoxState(v=v),
-            spiking=False,
-        ),
-        _Model(iaf.SPEC, _read_iaf, lambda v, i, r: iaf.IAFFeedForwardState(v=v), spiking=True),
-        _Model(
-            lif_refrac.SPEC,
-            _read_lif_refrac,
-            lambda v, i, r: lif_refrac.LIFRefracFeedForwardState(
-                lif.LIFFeedForwardState(v=v, i=i), r
-            ),
-            spiking=True,
-        ),
-    )
-}
+_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 # ----------------------------------------------------------------------------- checks
 class _Plan(NamedTuple):
     """A call the loops can run."""
 
-    model: _Model
-    kind: int
-    method: int
-    alpha: Any
-    dt: float
+    program: Program
+    work: torch.dtype  # the loops' dtype: the input's, float32 for 16-bit inputs
+    states: tuple[Tensor, ...]
+    params: tuple[Tensor, ...]
 
 
 class _Invalid(NamedTuple):
@@ -235,15 +93,6 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
         return "record_states needs the reference"
     if call.weights:
         return "recurrent layers run on the reference"
-    spec = call.spec
-    model = _MODELS.get(getattr(spec, "name", None))
-    if model is None or model.spec is not spec:
-        return "this model has no CPU kernel"
-    if call.step is not spec.step:
-        return (
-            "only the model's plain feed-forward step is fused (adjoint, sparse and "
-            "user-defined steps run on the reference)"
-        )
     x = call.x
     if not isinstance(x, Tensor) or x.dim() < 1:
         return _Invalid("the input needs a time dimension")
@@ -252,7 +101,7 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
     if not x.is_cpu:
         return f"the input is on {x.device}, not on the CPU"
     if x.dtype not in _FLOATS:
-        return f"dtype {x.dtype} is not supported on CPU (float32 and float64 are)"
+        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
     if torch._C._functorch.is_functorch_wrapped_tensor(x):
         return "functorch transforms (vmap, grad, jvp) run on the reference"
     if getattr(forward_ad, "_current_level", -1) >= 0:
@@ -262,43 +111,27 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
     dt = call.dt
     if isinstance(dt, bool) or not isinstance(dt, (int, float)):
         return f"dt must be a python number for the fused path, got {type(dt).__name__}"
-    try:
-        inputs = model.read(call.state, call.p)
-    except AttributeError as e:
-        return _Invalid(f"state or parameters do not fit the model: {e}")
-    if isinstance(inputs, str):
-        return inputs
-    method = HEAVISIDE
-    if inputs.method is not None:
-        try:
-            method = _SURROGATE_CODE[SURROGATES[inputs.method]]
-        except (KeyError, TypeError):
-            return f"method {inputs.method!r} has no fused surrogate"
+    state = call.state
+    if not isinstance(state, tuple):
+        return _Invalid("the state is not a state tuple")
     nshape = x.shape[1:]
     scalar_state = False
-    for name, s in zip(("v", "i", "rho"), inputs.states, strict=True):
-        if s is None and name == "v":
-            return _Invalid("the state has no voltage")
-        if s is None:
-            continue
+    states = flat(state)
+    for s in states:
         if not isinstance(s, Tensor):
-            return f"state field {name} is a {type(s).__name__}, not a tensor"
+            return f"a state field is a {type(s).__name__}, not a tensor"
         if s.layout != torch.strided or not s.is_cpu:
-            return f"state field {name} is not a dense CPU tensor"
+            return "a state field is not a dense CPU tensor"
         if s.dtype != x.dtype:
             return f"the state has dtype {s.dtype} but the input {x.dtype}"
         if not _fits(s.shape, nshape):
-            return _Invalid(f"state field {name} does not fit the input")
+            return _Invalid("a state field does not fit the input")
         scalar_state = scalar_state or s.dim() == 0
-    values = (*inputs.sources, inputs.alpha)
-    for value in values:
-        if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-            continue
-        if not isinstance(value, Tensor):
-            return f"a parameter is a {type(value).__name__}, not a number or tensor"
+    params = [v for v in flat(call.p) if isinstance(v, Tensor)]
+    for value in params:
         if value.layout != torch.strided or not value.is_cpu:
             return "a parameter is not a dense CPU tensor"
-        if value.dtype == torch.bool or value.is_complex():
+        if value.is_complex():
             return f"a parameter has dtype {value.dtype}"
         if not _fits(value.shape, nshape):
             return _Invalid("a parameter does not fit the input")
@@ -307,7 +140,12 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
         # scalar state is combined in the wider dtype before the first step's broadcast.
         if wider and (value.dim() > 0 or scalar_state):
             return f"a parameter has dtype {value.dtype}, wider than the input's {x.dtype}"
-    return _Plan(model, inputs.kind, method, inputs.alpha, float(dt))
+    work = torch.float32 if x.dtype.itemsize < 4 else x.dtype
+    try:
+        program = trace(call.step, state, call.p, float(dt), work)
+    except Untraceable as e:
+        return str(e)
+    return _Plan(program, work, tuple(states), tuple(params))
 
 
 # ----------------------------------------------------------------------------- memory, threads
@@ -437,11 +275,9 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 _MIN_WORK = 1 << 18  # neuron-steps per thread, at least (fewer: one thread is faster)
 
 
-def _launch(name: str, literals: tuple[int, ...], args: tuple, M: int, work: int, blk: int) -> None:
-    """Run loop ``name`` over neurons ``[0, M)`` on ``torch.get_num_threads()`` threads.
-
-    ``literals`` are the loop's leading compile-time arguments (model kind, parameter stride,
-    and for backward the surrogate method); ``args`` the rest, before the neuron range.
+def _launch(fn: Any, args: tuple, M: int, work: int, blk: int, module: str) -> None:
+    """Run the chunked loop ``fn`` (of the generated ``module``) over neurons ``[0, M)`` on
+    ``torch.get_num_threads()`` threads.
 
     The neurons are cut into a few chunks per thread (edges on multiples of 16 neurons, so
     threads never share a cache line) that the threads take in turn from a shared counter: a
@@ -454,18 +290,18 @@ def _launch(name: str, literals: tuple[int, ...], args: tuple, M: int, work: int
     edges = [min(M, (M * k // chunks + 15) // 16 * 16) for k in range(chunks)] + [M]
     blk = max(16, min(blk, max(b - a for a, b in zip(edges, edges[1:], strict=False))))
     args = (*args, np.array(edges, np.int64), np.zeros(1, np.int64), blk)
-    fn = _entry(name, literals, args)
+    entry = _entry(fn, args)
     if n == 1:
-        fn(*literals, *args)
+        entry(*args)
         return
     omp = _OpenMP.get()
     if omp is not None:
-        run = omp.trampoline(name, literals, args)
+        run = omp.trampoline(module, fn.__name__, args)
         if run is not None:
             run(n)
             return
-    futures = [_pool(n - 1).submit(fn, *literals, *args) for _ in range(n - 1)]
-    fn(*literals, *args)
+    futures = [_pool(n - 1).submit(entry, *args) for _ in range(n - 1)]
+    entry(*args)
     for f in futures:
         f.result()
 
@@ -495,7 +331,6 @@ class _OpenMP:
     def __init__(self, parallel: Any) -> None:
         self._parallel = parallel
         self._trampolines: dict[tuple[Any, ...], Any] = {}
-        self._dir: Any = None
 
     @classmethod
     def get(cls) -> _OpenMP | None:
@@ -528,15 +363,15 @@ class _OpenMP:
             pass
         return None
 
-    def trampoline(self, name: str, literals: tuple[int, ...], args: tuple) -> Callable | None:
-        """``run(n)``: the loop ``name`` on ``n`` OpenMP threads, or ``None`` if unavailable."""
+    def trampoline(self, module: str, name: str, args: tuple) -> Callable | None:
+        """``run(n)``: ``module.name`` on ``n`` OpenMP threads, or ``None`` if unavailable."""
         if not all(a.flags.c_contiguous for a in args if isinstance(a, np.ndarray)):
             return None  # (the trampolines rebuild C-contiguous arrays only)
-        key = (name, literals, tuple(_word_kind(a) for a in args))
+        key = (module, name, tuple(_word_kind(a) for a in args))
         cf = self._trampolines.get(key)
         if cf is None:
             try:
-                cf = self._trampolines[key] = self._compile(name, literals, args)
+                cf = self._trampolines[key] = self._compile(module, name, args)
             except Exception as e:  # never break the layer: the thread pool still works
                 warnings.warn(
                     f"norse: OpenMP trampoline unavailable ({type(e).__name__}: {e}); "
@@ -559,35 +394,14 @@ class _OpenMP:
 
         return run
 
-    def _compile(self, name: str, literals: tuple[int, ...], args: tuple) -> Any:
+    def _compile(self, module: str, name: str, args: tuple) -> Any:
         from numba import cfunc, types
 
-        source = _trampoline_source(name, literals, args)
-        digest = hashlib.sha256((source + _loops_digest()).encode()).hexdigest()[:20]
-        module = f"norse_kernels_openmp_{name}_{digest}"
-        path = self._directory() / f"{module}.py"
-        if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(source)
-            os.replace(tmp, path)
-        spec = importlib.util.spec_from_file_location(module, path)
-        mod = sys.modules.get(module)
-        if mod is None:
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[module] = mod
-            spec.loader.exec_module(mod)
+        source = _trampoline_source(module, name, args)
+        mod = _import_source("norse_openmp", source)
         # One process at a time compiles a given trampoline and writes its numba cache.
-        with file_lock(str(path.with_suffix(".lock")), exclusive=True):
+        with file_lock(str(_cache_directory() / f"{mod.__name__}.lock"), exclusive=True):
             return cfunc(types.void(types.voidptr), nogil=True, cache=True)(mod.trampoline)
-
-    def _directory(self) -> Any:
-        """The package's ``__pycache__`` if writable, else the user's cache directory."""
-        if self._dir is None:
-            from pathlib import Path
-
-            xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-            self._dir = _own_directory(Path(__file__).parent / "__pycache__", Path(xdg) / "norse")
-        return self._dir
 
 
 def _own_directory(*bases: Any) -> Any:
@@ -622,14 +436,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_openmp_in_child)
 
 
-def _word_kind(a: Any) -> str:
+def _word_kind(a: Any) -> Any:
     if isinstance(a, np.ndarray):
-        return f"{a.dtype.name}{a.ndim}"
+        return (a.dtype.char, a.ndim)
     return "bool" if isinstance(a, bool | np.bool_) else "int"
 
 
-def _trampoline_source(name: str, literals: tuple[int, ...], args: tuple) -> str:
-    """A C-callable function that unpacks ``args`` from 64-bit words and calls ``<name>_chunks``."""
+def _trampoline_source(module: str, name: str, args: tuple) -> str:
+    """A C-callable function that unpacks ``args`` from 64-bit words and calls ``module.name``."""
     body, names, w = [], [], 0
     for k, a in enumerate(args):
         kind = _word_kind(a)
@@ -644,64 +458,138 @@ def _trampoline_source(name: str, literals: tuple[int, ...], args: tuple) -> str
             body.append(f"    a{k} = m[{w}]")
             w += 1
         names.append(f"a{k}")
-    call = ", ".join([*(str(int(v)) for v in literals), *names])
     return "\n".join(
         [
             '"""Generated by norse.torch.kernels.cpu: an OpenMP trampoline (safe to delete)."""',
             "import numpy as np",
             "from numba import carray",
             "",
-            f"from norse.torch.kernels._cpu_numba import {name}_chunks as loop, _pointer, _words",
+            "from norse.torch.kernels._cpu_numba import _pointer, _words",
+            f"from {module} import {name} as loop",
             "",
             "",
             "def trampoline(data):",
             f"    m = carray(_words(data), ({w},))",
             *body,
-            f"    loop({call})",
+            f"    loop({', '.join(names)})",
             "",
         ]
     )
 
 
-def _loops_digest() -> str:
-    global _LOOPS_DIGEST
-    if _LOOPS_DIGEST is None:
+def _helpers_digest() -> str:
+    """A digest of the hand-written numba helpers that generated loops import (numba's cache
+    does not notice when they change; the generated modules' names do)."""
+    global _HELPERS_DIGEST
+    if _HELPERS_DIGEST is None:
         from pathlib import Path
 
         here = Path(__file__).parent
         h = hashlib.sha256()
-        for f in ("_cpu_numba.py", "_cpu_layout.py"):
+        for f in ("_cpu_numba.py", "_numba_source.py", "_emit.py"):
             h.update((here / f).read_bytes())
-        _LOOPS_DIGEST = h.hexdigest()
-    return _LOOPS_DIGEST
+        _HELPERS_DIGEST = h.hexdigest()
+    return _HELPERS_DIGEST
 
 
-_LOOPS_DIGEST: str | None = None
+_HELPERS_DIGEST: str | None = None
 
 
+def _cache_directory() -> Any:
+    """Where generated sources (and numba's cache of them) live: ``$NORSE_CACHE_DIR``, else
+    the package's ``__pycache__``, else the user's cache directory."""
+    global _CACHE_DIR
+    if _CACHE_DIR is None:
+        from pathlib import Path
+
+        env = os.environ.get("NORSE_CACHE_DIR")
+        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        bases = [Path(env)] if env else [Path(__file__).parent / "__pycache__", Path(xdg) / "norse"]
+        _CACHE_DIR = _own_directory(*bases)
+    return _CACHE_DIR
+
+
+_CACHE_DIR: Any = None
+
+
+def _import_source(prefix: str, source: str) -> Any:
+    """Write ``source`` to the cache directory (named after its digest) and import it."""
+    digest = hashlib.sha256((source + _helpers_digest()).encode()).hexdigest()[:20]
+    module = f"{prefix}_{digest}"
+    mod = sys.modules.get(module)
+    if mod is not None:
+        return mod
+    path = _cache_directory() / f"{module}.py"
+    if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(module, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[module] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[module]
+        raise
+    return mod
+
+
+class _Loops(NamedTuple):
+    module: str
+    forward_chunks: Any
+    backward_chunks: Any
+    scratch: int
+    uses_x: bool
+
+
+_LOOPS: dict[Any, _Loops] = {}
+_LOOPS_LOCK = threading.Lock()
+
+
+def _loops(program: Program, variant: Any, part: str) -> _Loops:
+    """The generated module of ``program`` for ``variant`` (``part``: "forward" or "backward")."""
+    key = (id(program), variant, part)
+    loops = _LOOPS.get(key)
+    if loops is None:
+        from ._numba_source import source
+
+        with _LOOPS_LOCK:
+            loops = _LOOPS.get(key)
+            if loops is None:
+                text, facts = source(program, variant, part)
+                try:
+                    mod = _import_source(f"norse_fused_{part}", text)
+                except Exception as e:  # an incompatible numba/llvmlite: never break the layer
+                    raise _CompileError(
+                        f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
+                    ) from e
+                loops = _Loops(
+                    mod.__name__,
+                    getattr(mod, "forward_chunks", None),
+                    getattr(mod, "backward_chunks", None),
+                    facts["scratch"],
+                    facts["uses_x"],
+                )
+                _LOOPS[key] = loops
+                _PROGRAMS[id(program)] = program  # (keeps the id valid)
+    return loops
+
+
+_PROGRAMS: dict[int, Program] = {}
 _ENTRIES: dict[tuple[Any, ...], Callable] = {}
 
 
-def _entry(name: str, literals: tuple[int, ...], args: tuple) -> Callable:
-    """The compiled loop ``name`` of ``_cpu_numba`` for the compile-time ``literals``.
-
-    Compiling for ``types.literal`` model kind, parameter stride (and surrogate method) gives
-    every model its own machine code without dead branches, with shared parameters in
-    registers; only the variants a program uses get compiled. Keeping the entry point skips
-    numba's per-call type dispatch. All arrays the backend passes are C-contiguous, so one
-    entry per (loop, literals, dtype) serves every call.
-    """
+def _entry(fn: Any, args: tuple) -> Callable:
+    """The compiled entry point of ``fn`` for ``args``' types (skips numba's type dispatch)."""
     global _BROKEN
-    key = (name, *literals, args[0].dtype)
+    key = (id(fn), tuple(_word_kind(a) for a in args))
     entry = _ENTRIES.get(key)
     if entry is None:
         try:
-            from numba import typeof, types
+            from numba import typeof
 
-            from . import _cpu_numba
-
-            signature = (*(types.literal(v) for v in literals), *(typeof(a) for a in args))
-            entry = _ENTRIES[key] = getattr(_cpu_numba, f"{name}_chunks").compile(signature)
+            entry = _ENTRIES[key] = fn.compile(tuple(typeof(a) for a in args))
         except Exception as e:  # an incompatible numba/llvmlite: never break the layer
             _BROKEN = f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
             raise _CompileError(_BROKEN) from e
@@ -730,166 +618,150 @@ def _backward_block(T: int, slots: int, itemsize: int) -> int:
     return max(16, min(_BWD_BLOCK, blk // 16 * 16))
 
 
-def _stack_states(states: tuple, nshape: torch.Size, M: int, dtype: np.dtype) -> np.ndarray:
-    """The initial state as ``(3, M)`` rows, broadcast to the neurons (numpy: no thread pool)."""
-    s0 = np.zeros((3, M), dtype)
-    for k, s in enumerate(states):
-        if s is not None:
-            s0[k].reshape(nshape)[...] = s.detach().numpy()
-    return s0
+def _as(t: Tensor, dtype: torch.dtype) -> Tensor:
+    return t if t.dtype == dtype else t.to(dtype)
 
 
-def _param_values(plan: _Plan, sources: tuple) -> list[Any]:
-    """The parameter rows' values, computed with the reference's own expressions."""
-    tau_mem, tau_syn, v_leak, v_th, v_reset, rho_reset = sources
-    dt = plan.dt
-    # Reference: ``dt * p.tau_mem_inv * (...)`` and ``-dt * p.tau_syn_inv * i``.
-    a = None if tau_mem is None else dt * _detach(tau_mem)
-    b = None if tau_syn is None else -dt * _detach(tau_syn)
-    return [a, b, v_leak, v_th, v_reset, plan.alpha, rho_reset]
+def _rows_of(
+    values: tuple[Tensor, ...], nshape: torch.Size, M: int, dtype: torch.dtype
+) -> np.ndarray:
+    """``values`` (each broadcastable to the neurons) as the rows of an ``(len, M)`` array."""
+    out = np.empty((max(len(values), 1), M), _NUMPY[dtype])
+    for k, v in enumerate(values):
+        out[k].reshape(nshape)[...] = _as(v.detach(), dtype).numpy()
+    return out
 
 
-def _detach(value: Any) -> Any:
-    return value.detach() if isinstance(value, Tensor) else value
+def _pack_hoisted(hoisted: tuple[Any, ...], nshape: torch.Size, M: int, dtype: torch.dtype):
+    """The hoisted values as ``(H, 1)`` rows (all shared) or ``(H, M)`` (any per neuron)."""
+    values = [h if isinstance(h, Tensor) else torch.as_tensor(h) for h in hoisted]
+    kinds = tuple(
+        "b" if v.dtype == torch.bool else ("f" if v.is_floating_point() else "i") for v in values
+    )
+    if any(v.numel() > 1 for v in values):
+        return _rows_of(tuple(values), nshape, M, dtype), True, kinds
+    # (``item`` gives a float32 or float64 exactly; numpy rounds once to the working dtype)
+    column = [[v.item()] for v in values] or [[0.0]]
+    return np.array(column, _NUMPY[dtype]), False, kinds
 
 
-def _as_numpy(value: Any) -> np.ndarray:
-    """A parameter value as numpy, exactly (numbers are doubles, rounded once when stored)."""
-    if not isinstance(value, Tensor):
-        return np.asarray(value, dtype=np.float64)
-    value = value.detach()
-    if value.dtype not in _NUMPY:  # float16, bfloat16, integers: exact in float64
-        value = value.to(torch.float64)
-    return value.numpy()
-
-
-def _pack_params(
-    plan: _Plan, sources: tuple, nshape: torch.Size, M: int, dtype: np.dtype
-) -> tuple[np.ndarray, int]:
-    values = _param_values(plan, sources)
-    per_neuron = any(isinstance(v, Tensor) and v.dim() > 0 for v in values)
-    prm = np.zeros((N_PARAMS, M if per_neuron else 1), dtype)
-    for k, value in enumerate(values):
-        if value is None:
-            continue
-        if per_neuron:
-            prm[k].reshape(nshape)[...] = _as_numpy(value)
-        elif isinstance(value, Tensor) and value.dtype in _NUMPY:
-            prm[k, 0] = value.item()  # (exact: a float32 or float64 as a python float)
-        else:
-            prm[k, 0] = _as_numpy(value).reshape(())
-    return prm, int(per_neuron)
+def _hoisted(program: Program, params: tuple[Tensor, ...], nshape: torch.Size, M: int,
+             work: torch.dtype) -> tuple[np.ndarray, bool, tuple[str, ...]]:  # fmt: skip
+    """The hoisted values, packed: the prologue on the real parameter tensors (the
+    reference's own operations; computed on every call, as parameters may change in place
+    in ways no version counter sees, such as ``p.data.clamp_()``)."""
+    with torch.no_grad():
+        values = program.prologue(*params)
+    return _pack_hoisted(values, nshape, M, work)
 
 
 class _FusedSequence(torch.autograd.Function):
-    """``(x, v0, i0, rho0, *parameter sources) -> (out, vT, iT, rhoT)`` over all steps."""
+    """``(x, *state fields, *parameter tensors) -> (out, *final state fields)`` over all steps."""
 
     @staticmethod
-    def forward(ctx: Any, plan: _Plan, x: Tensor, *inputs: Any) -> tuple[Tensor, ...]:
-        states, sources = inputs[:3], inputs[3:]
+    def forward(ctx: Any, plan: _Plan, x: Tensor, *inputs: Tensor) -> tuple[Tensor, ...]:
+        from ._numba_source import Variant
+
+        program = plan.program
+        F = program.n_state
+        states, params = inputs[:F], inputs[F:]
+        work = plan.work
         T, nshape = x.shape[0], x.shape[1:]
         M = math.prod(nshape)
-        npdtype = _NUMPY[x.dtype]
-        out = _empty(tuple(x.shape), x.dtype)
-        sT = np.zeros((3, M), npdtype)
-        ctx.prm = None
+        out = _empty(tuple(x.shape), work)
+        sT = np.zeros((max(F, 1), M), _NUMPY[work])
+        prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, M, work)
+        ctx.variant = Variant(per_neuron, kinds)
         if M > 0:
-            xc = x.detach().contiguous().view(T, M).numpy()
-            s0 = _stack_states(states, nshape, M, npdtype)
-            prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
-            if not pstep:  # shared parameters: 7 numbers, kept for backward
-                ctx.prm = prm
+            xc = _as(x.detach(), work).contiguous().view(T, M).numpy()
+            s0 = _rows_of(states, nshape, M, work)
+            loops = _loops(program, ctx.variant, "forward")
             # Sequences that fit in cache run fastest with L1-sized blocks; larger ones stream
             # long rows from memory.
             cached = x.numel() * x.element_size() <= 8 << 20
             _launch(
-                "forward",
-                (plan.kind, pstep),
+                loops.forward_chunks,
                 (xc, out.view(T, M).numpy(), s0, prm, sT),
                 M,
                 T * M,
                 _FWD_BLOCK_CACHED if cached else _FWD_BLOCK,
+                loops.module,
             )
         ctx.set_materialize_grads(False)
         ctx.plan = plan
+        ctx.prm = prm
         ctx.shape, ctx.dtype = x.shape, x.dtype
-        needs_x = plan.kind not in (LI, LI_BOX) or any(
-            isinstance(s, Tensor) and s.requires_grad for s in sources
-        )
-        saved = (x if needs_x else None, *states, *sources)
-        ctx.save_for_backward(*(v if isinstance(v, Tensor) else None for v in saved))
-        ctx.numbers = tuple(None if isinstance(v, Tensor) else v for v in saved)
-        if plan.model.spiking and plan.method == HEAVISIDE:
+        ctx.save_for_backward(x, *states, *params)
+        if not program.differentiable[0]:
             ctx.mark_non_differentiable(out)
-        vT, iT, rT = (torch.from_numpy(sT[k]).view(nshape) for k in range(3))
-        return out, vT, iT, rT
+        final = [_as(torch.from_numpy(sT[k]).view(nshape), x.dtype) for k in range(F)]
+        return _as(out, x.dtype), *final
 
     @staticmethod
     def backward(ctx: Any, gout: Tensor | None, *gstate: Tensor | None) -> tuple[Any, ...]:
+        from ._numba_source import Variant
+
         plan: _Plan = ctx.plan
-        saved = [n if t is None else t for t, n in zip(ctx.saved_tensors, ctx.numbers, strict=True)]
-        x, states, sources = saved[0], saved[1:4], saved[4:]
-        shape, dtype = ctx.shape, ctx.dtype
+        program = plan.program
+        F, P = program.n_state, program.n_params
+        x, *rest = ctx.saved_tensors
+        states, params = rest[:F], rest[F:]
+        shape, work = ctx.shape, plan.work
         T, nshape = shape[0], shape[1:]
         M = math.prod(nshape)
-        needs = ctx.needs_input_grad  # (plan, x, v0, i0, rho0, *sources)
+        needs = ctx.needs_input_grad  # (plan, x, *states, *params)
         want_gx = needs[1]
-        want_pgrad = any(needs[5:])
+        pgrads = tuple(
+            k for k in range(P) if needs[2 + F + k] and program.bwd_outputs[1 + F + k] is not None
+        )
         grads: list[Any] = [None] * len(needs)
         if M == 0:
-            zeros = torch.zeros(shape, dtype=dtype)
-            return tuple(
-                (zeros if k == 1 else torch.zeros_like(v)) if need else None
-                for k, (need, v) in enumerate(zip(needs, (None, None, *saved[1:]), strict=True))
-            )
-        npdtype = _NUMPY[dtype]
-        slots = scratch_slots(plan.kind, want_pgrad)
-        if slots:
-            xn = x.detach().contiguous().view(T, M).numpy()
-        else:  # leaky integrators: the adjoint does not need the trajectory
-            xn = np.empty((T, 0), npdtype)
+            for k, need in enumerate(needs[1:], start=1):
+                if need:
+                    grads[k] = torch.zeros_like(([x, *states, *params])[k - 1])
+            return tuple(grads)
+        npdtype = _NUMPY[work]
         if gout is None:
-            g, gt = np.zeros((1, 1), npdtype), 0
+            g, gt = np.zeros((1, 1), npdtype), False
         elif all(st == 0 for st in gout.stride()):
             # A broadcast number, e.g. from ``out.sum()``: do not materialise it.
-            g, gt = np.full((1, 1), gout.detach().numpy()[(0,) * gout.dim()], npdtype), 0
+            value = _as(gout.detach().reshape(-1)[:1], work).numpy()[0]
+            g, gt = np.full((1, 1), value, npdtype), False
         else:
-            g, gt = gout.detach().contiguous().view(T, M).numpy(), 1
-        gsT = np.zeros((3, M), npdtype)
+            g, gt = _as(gout.detach(), work).contiguous().view(T, M).numpy(), True
+        variant = Variant(ctx.variant.per_neuron, ctx.variant.hoisted_kinds, gt, want_gx, pgrads)
+        loops = _loops(program, variant, "backward")
+        gsT = np.zeros((max(F, 1), M), npdtype)
         for k, gk in enumerate(gstate):
             if gk is not None:
-                gsT[k].reshape(nshape)[...] = gk.detach().numpy()
-        gx = _empty(tuple(shape), dtype) if want_gx else None
-        gs0 = np.empty((3, M), npdtype)
-        gprm = np.zeros((N_PARAMS, M if want_pgrad else 1), np.float64)
-        s0 = _stack_states(states, nshape, M, npdtype)
-        if ctx.prm is not None:
-            prm, pstep = ctx.prm, 0
-        else:  # (per-neuron parameters: packed again rather than held between the passes)
-            prm, pstep = _pack_params(plan, sources, nshape, M, npdtype)
+                gsT[k].reshape(nshape)[...] = _as(gk.detach(), work).numpy()
+        gx = _empty(tuple(shape), work) if want_gx else None
+        gs0 = np.empty((max(F, 1), M), npdtype)
+        gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
+        s0 = _rows_of(tuple(states), nshape, M, work)
+        if loops.uses_x:
+            xn = _as(x.detach(), work).contiguous().view(T, M).numpy()
+        else:
+            xn = np.empty((T, 0), npdtype)
         _launch(
-            "backward",
-            (plan.kind, pstep, plan.method),
-            (xn, g, gt, gsT, s0, prm,
-             gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), want_gx, gs0,
-             gprm, want_pgrad),
+            loops.backward_chunks,
+            (xn, g, gsT, s0, ctx.prm,
+             gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), gs0, gprm),
             M,
             T * M,
-            _backward_block(T, slots, npdtype.itemsize),
+            _backward_block(T, loops.scratch, npdtype.itemsize),
+            loops.module,
         )  # fmt: skip
         if want_gx:
-            grads[1] = gx
+            grads[1] = _as(gx, ctx.dtype)
         for k, s in enumerate(states):
             if needs[2 + k]:
-                grads[2 + k] = torch.from_numpy(gs0[k]).view(nshape).sum_to_size(s.shape)
-        if want_pgrad:
-            scale = (plan.dt, -plan.dt, 1.0, 1.0, 1.0, 1.0)
-            rows = (0, 1, 2, 3, 4, 6)
-            for k, src in enumerate(sources):
-                if needs[5 + k]:
-                    gk = torch.from_numpy(gprm[rows[k]]).view(nshape).sum_to_size(src.shape)
-                    gk = gk * scale[k]
-                    grads[5 + k] = gk.to(src.dtype)
+                gk = torch.from_numpy(gs0[k]).view(nshape).sum_to_size(s.shape)
+                grads[2 + k] = _as(gk, s.dtype)
+        for q, k in enumerate(pgrads):
+            src = params[k]
+            gk = torch.from_numpy(gprm[q]).view(nshape).sum_to_size(src.shape)
+            grads[2 + F + k] = _as(gk, src.dtype)
         return tuple(grads)
 
 
@@ -921,13 +793,14 @@ class CPUBackend:
         if isinstance(plan, _Invalid):
             # Let the reference raise its own error for bad input (or run it, if it can).
             return reference.run(call.step, call.x, call.state, call.p, call.dt)
-        inputs = plan.model.read(call.state, call.p)
         try:
-            out, vT, iT, rT = _FusedSequence.apply(plan, call.x, *inputs.states, *inputs.sources)
+            out, *final = _FusedSequence.apply(plan, call.x, *plan.states, *plan.params)
         except _CompileError as e:
+            global _BROKEN
+            _BROKEN = str(e)
             warnings.warn(f"{e}; running the reference loop instead", RuntimeWarning, stacklevel=2)
             return reference.run(call.step, call.x, call.state, call.p, call.dt)
-        return out, plan.model.write(vT, iT, rT)
+        return out, rebuild(call.state, final)
 
 
 register("cpu", CPUBackend())

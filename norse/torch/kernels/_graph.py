@@ -1,0 +1,530 @@
+"""A neuron model's step, traced once into elementwise programs that the fused kernels run.
+
+The fused kernels never name a model. For a step function ``step(x, state, p, dt) -> (out,
+state)`` whose work is elementwise (every neuron model is), :func:`trace` records, with
+``make_fx``, the step *and* its vector-Jacobian product (``torch.autograd.grad`` through the
+step, surrogate gradients included) on one lane of neurons, and turns the recorded ATen graph
+into a :class:`Program`:
+
+* ``prologue``: the values that depend on parameters (and ``dt``) only, such as
+  ``dt * tau_mem_inv``. They are computed once per call, in torch, on the real parameter
+  tensors, by the very ATen operations the reference runs, so they are bit for bit the
+  reference's values.
+* ``forward``: one step of one neuron, from ``x``, the state fields ``s<k>`` and the hoisted
+  values ``h<k>`` to the output and the new state.
+* ``backward``: one step of the adjoint of one neuron: from the same inputs and the incoming
+  gradients ``go`` (output) and ``gs<k>`` (new state) to the gradients of ``x``, the old state
+  and every parameter tensor (per neuron; the caller sums them over time and reduces them to
+  the parameter's shape).
+
+Each program is a list of :class:`Node` in evaluation order, with the dtype class of every
+value (``"f"``: the working float type, ``"b"``: bool, ``"i"``: integer), which the code
+generators of :mod:`norse.torch.kernels._emit` turn into numba or Triton source. The forward
+program evaluates exactly the reference's operations in the reference's order, so float64
+results agree bit for bit wherever the math functions do.
+
+Example:
+    >>> from norse.torch.functional import lif
+    >>> s = lif.LIFFeedForwardState(torch.zeros(3), torch.zeros(3))
+    >>> prog = trace(lif.lif_feed_forward_step, s, lif.LIFParameters(), 1e-3, torch.float64)
+    >>> prog.state_paths, prog.n_hoisted > 0
+    (('v', 'i'), True)
+    >>> [n.op for n in prog.forward][:3]
+    ['add', 'sub', 'add']
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._spec import is_namedtuple
+
+__all__ = ["Node", "Program", "Untraceable", "leaves", "rebuild", "trace"]
+
+
+class Untraceable(Exception):
+    """The step cannot be fused (its reason is the message)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """``name = op(*args)``; ``args`` are value names (``str``) or python numbers."""
+
+    name: str
+    op: str
+    args: tuple[Any, ...]
+    kind: str  # "f", "b" or "i"
+
+
+@dataclass(frozen=True)
+class Program:
+    """The elementwise programs of one traced step (see the module docstring).
+
+    Attributes:
+        state_paths: the state fields, as dotted paths into the (nested) state tuple.
+        param_paths: the parameter tensors, as dotted paths into the parameter tuple.
+        hoisted: for each ``h<k>``, the name of the prologue value it is.
+        forward: nodes computing ``fwd_outputs`` (output, then every new state field) from
+            ``x``, ``s<k>``, ``h<k>``.
+        backward: nodes computing ``bwd_outputs`` from those and ``go``, ``gs<k>``:
+            the gradients of ``x``, of every state field and of every parameter tensor
+            (``None`` where a gradient is always zero).
+        prologue: ``prologue(*param tensors) -> tuple of hoisted values`` (an fx module).
+        differentiable: whether the output carries a gradient at all.
+    """
+
+    state_paths: tuple[str, ...]
+    param_paths: tuple[str, ...]
+    forward: tuple[Node, ...]
+    fwd_outputs: tuple[Any, ...]
+    backward: tuple[Node, ...]
+    bwd_outputs: tuple[Any, ...]
+    prologue: Callable[..., tuple[Tensor, ...]]
+    n_hoisted: int
+    differentiable: tuple[bool, ...]
+
+    @property
+    def n_state(self) -> int:
+        return len(self.state_paths)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.param_paths)
+
+
+# ----------------------------------------------------------------------------- tuples
+def leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted path, value)`` of every field of a (nested) named tuple."""
+    if not is_namedtuple(obj):
+        return [(prefix, obj)]
+    out: list[tuple[str, Any]] = []
+    for name, value in zip(obj._fields, obj, strict=True):
+        out.extend(leaves(value, f"{prefix}.{name}" if prefix else name))
+    return out
+
+
+def flat(obj: Any) -> list[Any]:
+    """The leaves of a (nested) named tuple, in order (:func:`leaves` without the paths)."""
+    out: list[Any] = []
+    for value in obj:
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            out.extend(flat(value))
+        else:
+            out.append(value)
+    return out
+
+
+def rebuild(template: Any, values: Any) -> Any:
+    """``template`` (a nested named tuple) with its leaves replaced by ``values`` in order."""
+    it = iter(values)
+
+    def go(t: Any) -> Any:
+        if is_namedtuple(t):
+            return type(t)(*[go(v) for v in t])
+        return next(it)
+
+    return go(template)
+
+
+# ----------------------------------------------------------------------------- ops
+#: ATen operations the generators understand, by the name they know them under. Operations
+#: that only move or alias data (``detach``, ``expand`` on one lane, ``clone``) are identities.
+_IDENTITY = {
+    "detach",
+    "alias",
+    "clone",
+    "expand",
+    "view",
+    "_unsafe_view",
+    "reshape",
+    "lift_fresh_copy",
+    "lift_fresh",
+    "contiguous",
+    "squeeze",
+    "unsqueeze",
+    "copy",
+    "positive",
+}
+_ALIASES = {"detach", "alias", "clone", "lift_fresh", "lift_fresh_copy", "contiguous"}
+_OPS = {
+    "add", "sub", "mul", "div", "neg", "rsub", "reciprocal", "pow",
+    "gt", "lt", "ge", "le", "eq", "ne", "where", "logical_and", "logical_or", "logical_not",
+    "abs", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "tanh", "sigmoid", "erf", "erfc",
+    "sin", "cos", "relu", "threshold_backward", "maximum", "minimum", "clamp", "clamp_min",
+    "clamp_max", "heaviside", "sign", "sgn", "floor", "ceil", "trunc", "round",
+    "tanh_backward", "sigmoid_backward", "fill", "cast", "const",
+}  # fmt: skip
+_CONSTANT_LIKE = {"ones_like": 1.0, "zeros_like": 0.0, "empty_like": 0.0}
+
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype == torch.bool:
+        return "b"
+    if dtype.is_floating_point:
+        return "f"
+    if dtype.is_complex:
+        raise Untraceable(f"the step computes with complex numbers ({dtype})")
+    return "i"
+
+
+# ----------------------------------------------------------------------------- tracing
+_LOCK = threading.Lock()
+_CACHE: dict[Any, Program | str] = {}
+
+
+def _static_key(value: Any) -> Any:
+    try:
+        hash(value)
+        return (type(value), value)
+    except TypeError:
+        return (type(value), id(value))
+
+
+def program_key(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Any:
+    """What a traced program depends on: the step, the tuple types, the parameter tensors'
+    dtypes, the values of everything in ``p`` that is not a tensor, ``dt`` and the working
+    dtype. (The leaves' paths follow from the tuple types.)"""
+    parts = tuple(v.dtype if isinstance(v, Tensor) else _static_key(v) for v in flat(p))
+    return (step, dtype, float(dt), _types(state), _types(p), parts)
+
+
+def _types(obj: Any) -> Any:
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        if any(isinstance(v, tuple) for v in obj):
+            return (type(obj), tuple(_types(v) for v in obj))
+        return type(obj)
+    return type(obj) if not isinstance(obj, Tensor) else Tensor
+
+
+def trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Program:
+    """The programs of ``step`` for this state structure, parameters and working ``dtype``
+    (cached); raises :class:`Untraceable` with the reason when the step cannot be fused."""
+    key = program_key(step, state, p, dt, dtype)
+    with _LOCK:
+        found = _CACHE.get(key)
+    if found is None:
+        try:
+            found = _trace(step, state, p, dt, dtype)
+        except Untraceable as e:
+            found = str(e)
+        except Exception as e:  # noqa: BLE001 - any failure of the step means: not elementwise
+            found = f"the step could not be traced ({type(e).__name__}: {e})"
+        with _LOCK:
+            if len(_CACHE) > 512:
+                _CACHE.clear()
+            _CACHE[key] = found
+    if isinstance(found, str):
+        raise Untraceable(found)
+    return found
+
+
+def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Program:
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    s_leaves = leaves(state)
+    p_leaves = leaves(p)
+    for path, value in s_leaves:
+        if not isinstance(value, Tensor):
+            raise Untraceable(f"state field {path} is a {type(value).__name__}, not a tensor")
+    p_tensors = [(path, v) for path, v in p_leaves if isinstance(v, Tensor)]
+    statics = [v for _, v in p_leaves]
+    F, P = len(s_leaves), len(p_tensors)
+    lane = 2
+
+    def lane_dtype(value: Tensor) -> torch.dtype:
+        # A parameter wider than the working type meets the state at the working type.
+        if value.dtype.is_floating_point and value.dtype.itemsize > dtype.itemsize:
+            return dtype
+        return value.dtype
+
+    examples = [torch.zeros(lane, dtype=dtype) for _ in range(1 + F)]
+    examples += [torch.zeros(lane, dtype=lane_dtype(v)) for _, v in p_tensors]
+    examples += [torch.zeros(lane, dtype=dtype) for _ in range(1 + F)]
+    grads_of = [
+        k for k, e in enumerate(examples[: 1 + F + P]) if e.dtype.is_floating_point
+    ]  # (x, state, float parameters)
+    n_out = 1 + F
+
+    def call(x: Tensor, s: list[Tensor], pt: list[Tensor]) -> list[Tensor]:
+        it = iter(pt)
+        values = [next(it) if isinstance(v, Tensor) else v for v in statics]
+        out, new_state = step(x, rebuild(state, s), rebuild(p, values), dt)
+        new_leaves = leaves(new_state)
+        if [q for q, _ in new_leaves] != [q for q, _ in s_leaves]:
+            raise Untraceable("the step returns a state of another structure than it takes")
+        result = [out, *(v for _, v in new_leaves)]
+        for value in result:
+            if not isinstance(value, Tensor) or tuple(value.shape) != (lane,):
+                raise Untraceable(
+                    "the step is not elementwise (an output does not have the neurons' shape)"
+                )
+        return result
+
+    def joint(*args: Tensor) -> tuple[Tensor, ...]:
+        ins = [a.detach().requires_grad_(k in grads_of) for k, a in enumerate(args[: 1 + F + P])]
+        g_in = args[1 + F + P :]
+        with torch.enable_grad():
+            outs = call(ins[0], ins[1 : 1 + F], ins[1 + F :])
+        diff = [k for k, o in enumerate(outs) if o.requires_grad]
+        wrt = [ins[k] for k in grads_of]
+        grads: tuple[Any, ...] = ()
+        if diff:
+            grads = torch.autograd.grad(
+                [outs[k] for k in diff], wrt, [g_in[k] for k in diff], allow_unused=True
+            )
+        flags = [torch.full((), k in diff) for k in range(n_out)]
+        found = [g for g in grads if g is not None]
+        mask = [torch.full((), g is not None) for g in grads]
+        return (*[o.detach() for o in outs], *found, *flags, *mask)
+
+    try:
+        gm = make_fx(joint, tracing_mode="fake")(*examples)
+    except Untraceable:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise Untraceable(f"the step could not be traced ({type(e).__name__}: {e})") from e
+    return _build(gm, s_leaves, p_tensors, grads_of, n_out, F, P)
+
+
+# ----------------------------------------------------------------------------- graph -> program
+def _target_name(target: Any) -> str:
+    name = getattr(target, "__name__", str(target))  # "add.Tensor"
+    return name.split(".")[0]
+
+
+def _build(gm: Any, s_leaves: list, p_tensors: list, grads_of: list, n_out: int, F: int, P: int):
+    graph = gm.graph
+    nodes = list(graph.nodes)
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    (output,) = [n for n in nodes if n.op == "output"]
+    results = list(output.args[0])
+    n_grads = len(results) - n_out - n_out - len(grads_of)
+    outs, grads = results[:n_out], results[n_out : n_out + n_grads]
+    flags = results[n_out + n_grads : n_out + n_grads + n_out]
+    mask = results[n_out + n_grads + n_out :]
+    differentiable = tuple(bool(_constant_value(gm, f)) for f in flags)
+    present = [bool(_constant_value(gm, m)) for m in mask]
+
+    names: dict[Any, str] = {}
+    roles: dict[Any, str] = {}
+    for k, ph in enumerate(placeholders):
+        if k == 0:
+            names[ph], roles[ph] = "x", "x"
+        elif k <= F:
+            names[ph], roles[ph] = f"s{k - 1}", "s"
+        elif k <= F + P:
+            names[ph], roles[ph] = f"p{k - 1 - F}", "p"
+        elif k == F + P + 1:
+            names[ph], roles[ph] = "go", "g"
+        else:
+            names[ph], roles[ph] = f"gs{k - F - P - 2}", "g"
+
+    # What every value depends on: parameters only ("p"), nothing ("c"), or the lane ("l").
+    dep: dict[Any, str] = {ph: ("p" if roles[ph] == "p" else "l") for ph in placeholders}
+    converted: dict[Any, Node] = {}
+    for node in nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        if node.op == "get_attr":
+            dep[node] = "c"
+            converted[node] = _constant_node(gm, node)
+            continue
+        if node.op != "call_function":
+            raise Untraceable(f"the step's graph has a {node.op} node")
+        converted[node] = _convert(node, names)
+        inputs = [a for a in node.all_input_nodes]
+        kinds = {dep[a] for a in inputs}
+        if converted[node].op == "const":
+            dep[node] = "c"
+        elif "l" in kinds:
+            dep[node] = "l"
+        else:
+            dep[node] = "p" if "p" in kinds else "c"
+        names[node] = f"t{len(names)}"
+        converted[node] = Node(names[node], converted[node].op, converted[node].args,
+                               converted[node].kind)  # fmt: skip
+
+    # Values of the parameters alone, used by per-lane work, are hoisted into the prologue.
+    frontier: list[Any] = []
+
+    def uses(targets: list[Any]) -> list[Any]:
+        """The nodes ``targets`` need, in graph order (hoisted values are leaves)."""
+        need: set[Any] = set()
+        stack = [t for t in targets if hasattr(t, "op")]
+        while stack:
+            n = stack.pop()
+            if n in need:
+                continue
+            need.add(n)
+            if dep.get(n) == "l" and n.op == "call_function":
+                stack.extend(n.all_input_nodes)
+            elif dep.get(n) == "p" and n not in frontier:
+                frontier.append(n)
+        return [n for n in nodes if n in need]
+
+    fwd_nodes = uses(outs)
+    grad_targets = [g for g in grads if hasattr(g, "op")]
+    bwd_nodes = uses(grad_targets)
+    for n in fwd_nodes + bwd_nodes:
+        if dep.get(n) == "p" and n not in frontier and n.op != "placeholder":
+            frontier.append(n)
+    frontier = [n for n in nodes if n in frontier]
+    hoisted_names = {n: f"h{k}" for k, n in enumerate(frontier)}
+
+    def program(selected: list[Any]) -> tuple[Node, ...]:
+        prog = []
+        for n in selected:
+            if n.op == "placeholder" or n in hoisted_names:
+                continue
+            if dep[n] == "c":
+                prog.append(converted[n])
+                continue
+            prog.append(converted[n])
+        return tuple(_rename(prog, names, hoisted_names))
+
+    def ref(v: Any) -> Any:
+        if hasattr(v, "op"):
+            if v in hoisted_names:
+                return hoisted_names[v]
+            return names[v]
+        return v
+
+    fwd_outputs = tuple(ref(o) for o in outs)
+    grad_iter = iter(grads)
+    per_input: list[Any] = [None] * (1 + F + P)
+    for k, has in zip(grads_of, present, strict=True):
+        if has:
+            per_input[k] = ref(next(grad_iter))
+    prologue = _prologue(gm, placeholders[1 + F : 1 + F + P], frontier)
+    return Program(
+        state_paths=tuple(p for p, _ in s_leaves),
+        param_paths=tuple(p for p, _ in p_tensors),
+        forward=program(fwd_nodes),
+        fwd_outputs=fwd_outputs,
+        backward=program(bwd_nodes),
+        bwd_outputs=tuple(per_input),
+        prologue=prologue,
+        n_hoisted=len(frontier),
+        differentiable=differentiable,
+    )
+
+
+def _rename(prog: list[Node], names: dict, hoisted: dict) -> list[Node]:
+    by_name = {names[n]: h for n, h in hoisted.items()}
+    out = []
+    for node in prog:
+        args = tuple(by_name.get(a, a) if isinstance(a, str) else a for a in node.args)
+        out.append(Node(node.name, node.op, args, node.kind))
+    return out
+
+
+def _constant_value(gm: Any, node: Any) -> Any:
+    """The python value of a constant output (a ``full`` of a flag)."""
+    if not hasattr(node, "op"):
+        return node
+    if node.op == "call_function" and _target_name(node.target) == "full":
+        return node.args[1]
+    if node.op == "get_attr":
+        return getattr(gm, node.target).item()
+    raise Untraceable("internal: a flag is not a constant")
+
+
+def _constant_node(gm: Any, node: Any) -> Node:
+    value = getattr(gm, node.target)
+    if not isinstance(value, Tensor) or value.numel() != 1:
+        raise Untraceable("the step uses a constant tensor with more than one element")
+    return Node("", "const", (value.item(),), _kind(value.dtype))
+
+
+def _arg(a: Any, names: dict) -> Any:
+    if hasattr(a, "op"):
+        return names[a]
+    if isinstance(a, bool):
+        return a
+    if isinstance(a, (int, float)):
+        return a
+    raise Untraceable(f"the step passes a {type(a).__name__} to a tensor operation")
+
+
+def _convert(node: Any, names: dict) -> Node:
+    """One ATen call as a generic :class:`Node` (name filled in by the caller)."""
+    op = _target_name(node.target)
+    val = node.meta.get("val")
+    if not isinstance(val, Tensor):
+        raise Untraceable(f"the step's operation {op} does not return one tensor")
+    kind = _kind(val.dtype)
+    args = list(node.args)
+    kwargs = dict(node.kwargs)
+    if op in _IDENTITY:
+        return Node("", "cast", (_arg(args[0], names),), kind)
+    if op in _CONSTANT_LIKE:
+        return Node("", "const", (_CONSTANT_LIKE[op],), kind)
+    if op == "full_like":
+        return Node("", "const", (args[1],), kind)
+    if op in ("full", "scalar_tensor"):
+        return Node("", "const", (args[1] if op == "full" else args[0],), kind)
+    if op in ("_to_copy", "to", "type_as", "_to_dtype"):
+        return Node("", "cast", (_arg(args[0], names),), kind)
+    if op in ("add", "sub") and kwargs.get("alpha", 1) != 1:
+        alpha = kwargs["alpha"]
+        return Node("", op + "_alpha", (*(_arg(a, names) for a in args[:2]), alpha), kind)
+    if op == "rsub":
+        alpha = kwargs.get("alpha", args[2] if len(args) > 2 else 1)
+        a, b = _arg(args[0], names), _arg(args[1], names)
+        if alpha != 1:
+            return Node("", "sub_alpha", (b, a, alpha), kind)
+        return Node("", "sub", (b, a), kind)
+    if op == "div" and kwargs.get("rounding_mode") is not None:
+        raise Untraceable(f"division with rounding_mode={kwargs['rounding_mode']!r}")
+    if op in ("clamp", "clamp_min", "clamp_max", "threshold_backward", "heaviside", "pow"):
+        rest = [_arg(a, names) if a is not None else None for a in args]
+        if op == "clamp":
+            rest = rest + [None] * (3 - len(rest))
+            lo = kwargs.get("min", rest[1])
+            hi = kwargs.get("max", rest[2])
+            return Node("", "clamp", (rest[0], lo, hi), kind)
+        return Node("", op, tuple(rest), kind)
+    if op not in _OPS:
+        raise Untraceable(f"the step uses {op}, which the fused kernels do not implement")
+    if kwargs:
+        raise Untraceable(f"the step calls {op} with arguments {sorted(kwargs)}")
+    return Node("", op, tuple(_arg(a, names) for a in args), kind)
+
+
+def _prologue(gm: Any, params: list[Any], frontier: list[Any]) -> Callable:
+    """An fx module computing the hoisted values from the parameter tensors."""
+    import torch.fx as fx
+
+    graph = fx.Graph()
+    env: dict[Any, Any] = {}
+    for ph in params:
+        env[ph] = graph.placeholder(ph.name)
+    needed: set[Any] = set()
+    stack = list(frontier)
+    while stack:
+        n = stack.pop()
+        if n in needed or n in env:
+            continue
+        needed.add(n)
+        stack.extend(n.all_input_nodes)
+    for node in gm.graph.nodes:
+        if node not in needed:
+            continue
+        if node.op == "call_function" and _target_name(node.target) in _ALIASES:
+            env[node] = env[node.args[0]]  # (no copies needed: nothing is written)
+        else:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    graph.output(tuple(env[n] for n in frontier))
+    module = fx.GraphModule(gm, graph)
+    return module
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
