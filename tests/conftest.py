@@ -8,10 +8,17 @@ the model's ``SPEC.example`` (constructor kwargs) and ``SPEC.drive`` (input ampl
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
 
-from norse.torch._registry import MODELS
+# Under ``backend="auto"`` the CPU loops compile in the background on first use and the
+# reference runs meanwhile; the tests compile them in the caller, so that ``auto`` runs the
+# fused path from the first call (tests/kernels/test_cpu_backend.py covers the background).
+os.environ.setdefault("NORSE_CPU_COMPILE", "sync")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from norse.torch._registry import MODELS  # noqa: E402
 
 #: Constructor kwargs and input drive per model, from the models' specs (``SPEC.example``,
 #: ``SPEC.drive``): a new model in ``norse/torch/_registry.py`` brings its own.

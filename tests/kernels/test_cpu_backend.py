@@ -399,7 +399,7 @@ def test_compile_failure_falls_back_to_the_reference(monkeypatch):
     def broken(program, variant, part):
         raise cpu._CompileError("numba could not compile the CPU kernels (no LLVM here)")
 
-    monkeypatch.setattr(cpu, "_BROKEN", None)
+    monkeypatch.setattr(cpu, "_FAILED", {})
     monkeypatch.setattr(cpu, "_loops", broken)
     x = torch.rand(6, 2, 3)
     with pytest.warns(RuntimeWarning, match="could not compile"):
@@ -416,3 +416,81 @@ def test_checks_run_once_per_layer_call(monkeypatch):
     monkeypatch.setattr(cpu, "_prepare", lambda call: checks.append(call) or prepare(call))
     out, _ = LIF()(torch.rand(3, 2, 4))
     assert len(checks) == 1 and out.shape == (3, 2, 4)
+
+
+# ----------------------------------------------------------------------------- background
+@pytest.fixture
+def background(monkeypatch):
+    """``auto`` compiling in the background, with nothing compiled yet in this process."""
+    monkeypatch.setattr(cpu, "_BACKGROUND", True)
+    monkeypatch.setattr(cpu, "_COMPILER", cpu._Compiler())
+    monkeypatch.setattr(cpu, "_LOOPS", {})
+    monkeypatch.setattr(cpu, "_ENTRIES", {})
+    return cpu._COMPILER
+
+
+def _picked(layer, x):
+    call = kernels.Call(layer.activation, x, layer.initial_state(x), layer.p, layer.dt, layer.spec)
+    return kernels.select(call, "auto")[0]
+
+
+def test_auto_runs_the_reference_while_the_loops_compile(background, monkeypatch):
+    """The first call never waits for numba: it runs the reference and starts compiling;
+    once the loops are ready, ``auto`` takes them."""
+    started = []
+    warm = cpu._warm
+
+    def slow_warm(*args):
+        started.append(args[2])
+        import time
+
+        time.sleep(0.5)
+        return warm(*args)
+
+    monkeypatch.setattr(cpu, "_warm", slow_warm)
+    x = drive((9, 2, 5), F32)
+    layer = LIF()
+    assert _picked(layer, x) == "reference"
+    out, s = layer(x)
+    ref, s_ref = LIF(backend="reference")(x)
+    assert torch.equal(out, ref) and torch.equal(s.v, s_ref.v)
+    background.wait(120)
+    assert started[:2] == ["forward", "backward"]
+    assert _picked(layer, x) == "cpu"
+
+
+def test_backward_uses_the_reference_until_its_loops_compile(background, monkeypatch):
+    """Forward ready, backward of this variant not yet: the gradients come from autograd
+    through the reference, and that variant starts compiling."""
+    x = drive((9, 2, 5), F64)
+    layer = LIF()
+    layer(x)
+    background.wait(120)  # forward, and the backward of a per-step output gradient
+    requested = []
+    request = background.request
+    monkeypatch.setattr(background, "request", lambda *a: requested.append(a[2]) or request(*a))
+    out, s = layer(x)  # fused forward
+    (g,) = torch.autograd.grad(out.sum() + s.v.sum(), x)  # a broadcast gradient: another variant
+    out_r, s_r = LIF(backend="reference")(x)
+    (g_r,) = torch.autograd.grad(out_r.sum() + s_r.v.sum(), x)
+    torch.testing.assert_close(g, g_r, rtol=1e-12, atol=1e-12)
+    assert "backward" in requested
+    background.wait(120)
+    out, s = layer(x)
+    (g,) = torch.autograd.grad(out.sum() + s.v.sum(), x)
+    torch.testing.assert_close(g, g_r, rtol=1e-9, atol=1e-12)
+
+
+def test_a_failed_background_compilation_leaves_the_reference(background, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no LLVM here")
+
+    monkeypatch.setattr(cpu, "_warm", broken)
+    x = drive((5, 2, 3), F32)
+    layer = LIF()
+    layer(x)
+    background.wait(60)
+    assert "could not compile" in (_picked(layer, x) == "reference" and background._failed and
+                                   next(iter(background._failed.values())))  # fmt: skip
+    out, _ = layer(x)
+    assert torch.equal(out, LIF(backend="reference")(x)[0])

@@ -274,3 +274,36 @@ def test_a_step_that_is_not_elementwise_runs_on_the_reference():
     out, _ = SNN(mixing_step, at_rest, p=(), backend="auto")(x)
     ref, _ = SNN(mixing_step, at_rest, p=(), backend="reference")(x)
     assert torch.equal(out, ref)
+
+
+# ----------------------------------------------------------------------------- compile, export
+def test_torch_compile_keeps_the_fused_sequence():
+    """A compiled layer (``fullgraph=True``) records one custom operator for the sequence,
+    runs the fused loops, and matches eager in outputs, states and gradients."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    counter = CompileCounterWithBackend("aot_eager")
+    x = drive("lsnn", (15, 2, 6), F32)
+    eager = layer("lsnn", "auto")
+    compiled = torch.compile(layer("lsnn", "auto"), backend=counter, fullgraph=True)
+    (out_c, s_c), (out_e, s_e) = compiled(x), eager(x)
+    assert torch.equal(out_c, out_e) and all(
+        torch.equal(a, b) for a, b in zip(flat(s_c), flat(s_e), strict=True)
+    )
+    targets = {str(n.target) for g in counter.graphs for n in g.graph.nodes}
+    assert any("norse.fused_sequence" in t for t in targets), targets
+    (g_c,) = torch.autograd.grad(out_c.sum() + flat(s_c)[0].sum(), x)
+    (g_e,) = torch.autograd.grad(out_e.sum() + flat(s_e)[0].sum(), x)
+    torch.testing.assert_close(g_c, g_e)
+
+
+def test_torch_export_records_the_fused_sequence():
+    from norse.torch import SequentialState
+
+    model = SequentialState(nn.Linear(4, 5), layer("lif_adex", "auto"))
+    x = torch.rand(12, 3, 4) * 4
+    program = torch.export.export(model, (x,))
+    targets = [str(n.target) for n in program.graph.nodes]
+    assert any("norse.fused_sequence" in t for t in targets), targets
+    out, _ = program.module()(x)
+    torch.testing.assert_close(out, model(x)[0])

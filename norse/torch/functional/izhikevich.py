@@ -259,8 +259,6 @@ def _rest(p: IzhikevichParameters, recurrent: bool) -> IzhikevichState | Izhikev
     return IzhikevichState(v=v, u=u)
 
 
-
-
 # ----------------------------------------------------------------------------- presets
 # The 20 firing patterns of Izhikevich (2004), Fig. 1. Each starts at ``v0`` with u = b v0
 # (``accomodation`` starts at u = -16).

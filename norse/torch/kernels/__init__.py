@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from . import reference
+from . import _ops, reference
 
 __all__ = ["Call", "available_backends", "check_backend", "register", "run", "select"]
 
@@ -108,6 +108,25 @@ def _tracing(x: Tensor) -> bool:
 _PLAIN = (Tensor, torch.nn.Parameter)
 
 
+def _compiled_op_applies(call: Call, backend: str) -> bool:
+    """Under ``torch.compile`` / ``torch.export``, a feed-forward sequence is recorded as one
+    custom operator (:mod:`norse.torch.kernels._ops`), which runs the fused loops when the
+    graph runs, instead of the reference loop unrolled over time."""
+    if backend not in ("auto", "cpu") or call.weights or call.record_states:
+        return False
+    if not torch.compiler.is_compiling() or os.environ.get("NORSE_BACKEND") == "reference":
+        return False
+    x = call.x
+    return (
+        x.is_floating_point()
+        and x.layout == torch.strided
+        and x.dim() >= 1
+        and x.device.type == "cpu"
+        and isinstance(call.state, tuple)
+        and isinstance(call.dt, (int, float))
+    )
+
+
 def select(call: Call, backend: str = "auto") -> tuple[str, Backend | None]:
     """Pick the backend for ``call``; ``(name, None)`` means the reference loop."""
     _load()
@@ -155,6 +174,8 @@ def run(
 ) -> tuple[Tensor, Any]:
     """Run ``step`` over the time dimension of ``x`` on the chosen backend."""
     call = Call(step, x, state, p, dt, spec, tuple(weights), record_states)
+    if _compiled_op_applies(call, backend):
+        return _ops.run(step, x, state, p, dt)
     _, impl = select(call, backend)
     if impl is None:
         return reference.run(step, x, state, p, dt, call.weights, record_states)

@@ -89,6 +89,10 @@ class Program:
     prologue: Callable[..., tuple[Tensor, ...]]
     n_hoisted: int
     differentiable: tuple[bool, ...]
+    #: the kind ("f", "b", "i") of each hoisted value
+    hoisted_kinds: tuple[str, ...] = ()
+    #: for each hoisted value, the parameter tensors (indices) it is computed from
+    hoisted_params: tuple[frozenset[int], ...] = ()
 
     @property
     def n_state(self) -> int:
@@ -210,6 +214,11 @@ def trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> 
     with _LOCK:
         found = _CACHE.get(key)
     if found is None:
+        if not _autograd_records():
+            # (inside a custom operator's body: nothing to cache, the caller traces first)
+            raise Untraceable(
+                "autograd records nothing here, so the step's gradient cannot be traced"
+            )
         try:
             found = _trace(step, state, p, dt, dtype)
         except Untraceable as e:
@@ -225,9 +234,123 @@ def trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> 
     return found
 
 
-def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Program:
-    from torch.fx.experimental.proxy_tensor import make_fx
+class _Value:
+    """A recorded value: an input, a constant, or the result of one ATen call (an fx-like
+    node: ``op``, ``target``, ``args``, ``kwargs``, ``meta["val"]``)."""
 
+    __slots__ = ("op", "target", "args", "kwargs", "meta", "name", "all_input_nodes")
+
+    def __init__(self, op: str, target: Any, args: tuple, kwargs: dict, val: Any, name: str):
+        self.op, self.target, self.args, self.kwargs = op, target, args, kwargs
+        self.meta = {"val": val}
+        self.name = name
+        self.all_input_nodes = [a for a in _flat_args(args, kwargs) if isinstance(a, _Value)]
+
+
+def _flat_args(args: tuple, kwargs: dict) -> list[Any]:
+    out: list[Any] = []
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, (list, tuple)):
+            out.extend(a)
+        else:
+            out.append(a)
+    return out
+
+
+class _Recorder:
+    """Records the ATen calls a function makes on the tensors it was given (a
+    ``TorchDispatchMode``: forward ops, and the backward ops autograd runs for them)."""
+
+    def __init__(self) -> None:
+        self.values: list[_Value] = []
+        self.known: dict[int, _Value] = {}
+        self.keep: list[Tensor] = []  # (ids stay unique while tracing)
+
+    def input(self, t: Tensor, name: str) -> None:
+        v = _Value("placeholder", None, (), {}, t, name)
+        self.values.append(v)
+        self.known[id(t)] = v
+        self.keep.append(t)
+
+    def ref(self, a: Any) -> Any:
+        if isinstance(a, Tensor):
+            v = self.known.get(id(a))
+            if v is None:  # a tensor from outside the traced inputs: a constant
+                if a.numel() != 1:
+                    raise Untraceable(
+                        "the step uses a tensor with more than one element that is neither "
+                        "its input, its state nor a parameter"
+                    )
+                v = _Value("get_attr", None, (), {}, a, f"c{len(self.values)}")
+                v.meta["const"] = a.detach().reshape(()).item()
+                self.values.append(v)
+                self.known[id(a)] = v
+                self.keep.append(a)
+            return v
+        if isinstance(a, (list, tuple)):
+            return type(a)(self.ref(x) for x in a)
+        return a
+
+    def call(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        name = func.overloadpacket.__name__
+        if name in ("_local_scalar_dense", "is_nonzero", "item", "equal"):
+            raise Untraceable(
+                "the step reads tensor values in Python (data-dependent control flow)"
+            )
+        rargs, rkwargs = self.ref(args), {k: self.ref(v) for k, v in kwargs.items()}
+        out = func(*args, **kwargs)
+        if not isinstance(out, Tensor):
+            raise Untraceable(f"the step's operation {name} does not return one tensor")
+        v = _Value("call_function", func, rargs, rkwargs, out, f"n{len(self.values)}")
+        self.values.append(v)
+        self.known[id(out)] = v
+        self.keep.append(out)
+        return out
+
+
+_MODE: Any = None
+
+
+def _vjp(outputs: list[Tensor], inputs: list[Tensor], grads: list[Tensor]) -> tuple:
+    """``torch.autograd.grad(outputs, inputs, grads, allow_unused=True)``, straight through
+    the engine: the public function's argument checks import sympy (0.4 s) on first use."""
+    engine = getattr(torch.autograd.Variable, "_execution_engine", None)
+    if engine is None:  # pragma: no cover - another torch
+        return torch.autograd.grad(outputs, inputs, grads, allow_unused=True)
+    return engine.run_backward(tuple(outputs), tuple(grads), False, False, tuple(inputs), True,
+                               False)  # fmt: skip
+
+
+def _record(fn: Callable, recorder: _Recorder) -> Any:
+    global _MODE
+    if _MODE is None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class Mode(TorchDispatchMode):
+            recorder: _Recorder
+
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:
+                # (otherwise the first call imports torch._dynamo: a second, for nothing)
+                return False
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                return self.recorder.call(func, args, kwargs or {})
+
+        _MODE = Mode
+    mode = _MODE()
+    mode.recorder = recorder
+    with mode:
+        return fn()
+
+
+def _autograd_records() -> bool:
+    with torch.enable_grad():
+        probe = torch.ones((), requires_grad=True) * 2
+    return probe.requires_grad
+
+
+def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Program:
     s_leaves = leaves(state)
     p_leaves = leaves(p)
     for path, value in s_leaves:
@@ -244,87 +367,87 @@ def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) ->
             return dtype
         return value.dtype
 
-    examples = [torch.zeros(lane, dtype=dtype) for _ in range(1 + F)]
-    examples += [torch.zeros(lane, dtype=lane_dtype(v)) for _, v in p_tensors]
-    examples += [torch.zeros(lane, dtype=dtype) for _ in range(1 + F)]
-    grads_of = [
-        k for k, e in enumerate(examples[: 1 + F + P]) if e.dtype.is_floating_point
-    ]  # (x, state, float parameters)
-    n_out = 1 + F
+    gen = torch.Generator().manual_seed(0)
 
-    def call(x: Tensor, s: list[Tensor], pt: list[Tensor]) -> list[Tensor]:
-        it = iter(pt)
+    def example(kind: torch.dtype) -> Tensor:
+        return (torch.rand(lane, generator=gen, dtype=torch.float64) + 0.5).to(kind)
+
+    rec = _Recorder()
+    names = ["x", *(f"s{k}" for k in range(F)), *(f"p{k}" for k in range(P))]
+    kinds = [dtype] * (1 + F) + [lane_dtype(v) for _, v in p_tensors]
+    ins = [example(k) for k in kinds]
+    grads_of = [k for k, t in enumerate(ins) if t.is_floating_point()]
+    for k in grads_of:
+        ins[k].requires_grad_(True)
+    g_in = [example(dtype) for _ in range(1 + F)]
+    for name, t in zip(names, ins, strict=True):
+        rec.input(t, name)
+    for name, t in zip(["go", *(f"gs{k}" for k in range(F))], g_in, strict=True):
+        rec.input(t, name)
+
+    def joint() -> tuple[list[Tensor], list[Any], list[int]]:
+        it = iter(ins[1 + F :])
         values = [next(it) if isinstance(v, Tensor) else v for v in statics]
-        out, new_state = step(x, rebuild(state, s), rebuild(p, values), dt)
+        with torch.enable_grad():
+            out, new_state = step(ins[0], rebuild(state, ins[1 : 1 + F]), rebuild(p, values), dt)
         new_leaves = leaves(new_state)
         if [q for q, _ in new_leaves] != [q for q, _ in s_leaves]:
             raise Untraceable("the step returns a state of another structure than it takes")
-        result = [out, *(v for _, v in new_leaves)]
-        for value in result:
+        outs = [out, *(v for _, v in new_leaves)]
+        for value in outs:
             if not isinstance(value, Tensor) or tuple(value.shape) != (lane,):
                 raise Untraceable(
                     "the step is not elementwise (an output does not have the neurons' shape)"
                 )
-        return result
-
-    def joint(*args: Tensor) -> tuple[Tensor, ...]:
-        ins = [a.detach().requires_grad_(k in grads_of) for k, a in enumerate(args[: 1 + F + P])]
-        g_in = args[1 + F + P :]
-        with torch.enable_grad():
-            outs = call(ins[0], ins[1 : 1 + F], ins[1 + F :])
         diff = [k for k, o in enumerate(outs) if o.requires_grad]
-        wrt = [ins[k] for k in grads_of]
-        grads: tuple[Any, ...] = ()
+        grads: list[Any] = [None] * len(grads_of)
         if diff:
-            grads = torch.autograd.grad(
-                [outs[k] for k in diff], wrt, [g_in[k] for k in diff], allow_unused=True
+            grads = list(
+                _vjp([outs[k] for k in diff], [ins[k] for k in grads_of], [g_in[k] for k in diff])
             )
-        flags = [torch.full((), k in diff) for k in range(n_out)]
-        found = [g for g in grads if g is not None]
-        mask = [torch.full((), g is not None) for g in grads]
-        return (*[o.detach() for o in outs], *found, *flags, *mask)
+        return outs, grads, diff
 
     try:
-        gm = make_fx(joint, tracing_mode="fake")(*examples)
+        outs, grads, diff = _record(joint, rec)
     except Untraceable:
         raise
     except Exception as e:  # noqa: BLE001
         raise Untraceable(f"the step could not be traced ({type(e).__name__}: {e})") from e
-    return _build(gm, s_leaves, p_tensors, grads_of, n_out, F, P)
+    out_nodes = [rec.ref(o) for o in outs]
+    grad_nodes = [rec.ref(g) if g is not None else None for g in grads]
+    differentiable = tuple(k in diff for k in range(len(outs)))
+    return _build(rec.values, out_nodes, grad_nodes, grads_of, differentiable, s_leaves,
+                  p_tensors)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- graph -> program
 def _target_name(target: Any) -> str:
-    name = getattr(target, "__name__", str(target))  # "add.Tensor"
-    return name.split(".")[0]
+    """``aten.add.Tensor`` -> ``"add"``; in-place variants by their plain name."""
+    name = getattr(target, "__name__", str(target)).split(".")[0]
+    if name.endswith("_") and not name.startswith("_"):
+        name = name[:-1]
+    return name
 
 
-def _build(gm: Any, s_leaves: list, p_tensors: list, grads_of: list, n_out: int, F: int, P: int):
-    graph = gm.graph
-    nodes = list(graph.nodes)
+def _build(
+    nodes: list[_Value],
+    outs: list[_Value],
+    grad_nodes: list[_Value | None],
+    grads_of: list[int],
+    differentiable: tuple[bool, ...],
+    s_leaves: list,
+    p_tensors: list,
+) -> Program:
+    F, P = len(s_leaves), len(p_tensors)
     placeholders = [n for n in nodes if n.op == "placeholder"]
-    (output,) = [n for n in nodes if n.op == "output"]
-    results = list(output.args[0])
-    n_grads = len(results) - n_out - n_out - len(grads_of)
-    outs, grads = results[:n_out], results[n_out : n_out + n_grads]
-    flags = results[n_out + n_grads : n_out + n_grads + n_out]
-    mask = results[n_out + n_grads + n_out :]
-    differentiable = tuple(bool(_constant_value(gm, f)) for f in flags)
-    present = [bool(_constant_value(gm, m)) for m in mask]
+    grads = [g for g in grad_nodes if g is not None]
+    present = [g is not None for g in grad_nodes]
 
     names: dict[Any, str] = {}
     roles: dict[Any, str] = {}
-    for k, ph in enumerate(placeholders):
-        if k == 0:
-            names[ph], roles[ph] = "x", "x"
-        elif k <= F:
-            names[ph], roles[ph] = f"s{k - 1}", "s"
-        elif k <= F + P:
-            names[ph], roles[ph] = f"p{k - 1 - F}", "p"
-        elif k == F + P + 1:
-            names[ph], roles[ph] = "go", "g"
-        else:
-            names[ph], roles[ph] = f"gs{k - F - P - 2}", "g"
+    for ph in placeholders:
+        names[ph] = ph.name
+        roles[ph] = {"x": "x", "s": "s", "p": "p", "g": "g"}[ph.name[0]]
 
     # What every value depends on: parameters only ("p"), nothing ("c"), or the lane ("l").
     dep: dict[Any, str] = {ph: ("p" if roles[ph] == "p" else "l") for ph in placeholders}
@@ -334,7 +457,9 @@ def _build(gm: Any, s_leaves: list, p_tensors: list, grads_of: list, n_out: int,
             continue
         if node.op == "get_attr":
             dep[node] = "c"
-            converted[node] = _constant_node(gm, node)
+            converted[node] = _constant_node(node)
+            names[node] = f"t{len(names)}"
+            converted[node] = Node(names[node], "const", converted[node].args, converted[node].kind)
             continue
         if node.op != "call_function":
             raise Untraceable(f"the step's graph has a {node.op} node")
@@ -363,7 +488,7 @@ def _build(gm: Any, s_leaves: list, p_tensors: list, grads_of: list, n_out: int,
             if n in need:
                 continue
             need.add(n)
-            if dep.get(n) == "l" and n.op == "call_function":
+            if dep.get(n) in ("l", "c") and n.op == "call_function":
                 stack.extend(n.all_input_nodes)
             elif dep.get(n) == "p" and n not in frontier:
                 frontier.append(n)
@@ -402,7 +527,7 @@ def _build(gm: Any, s_leaves: list, p_tensors: list, grads_of: list, n_out: int,
     for k, has in zip(grads_of, present, strict=True):
         if has:
             per_input[k] = ref(next(grad_iter))
-    prologue = _prologue(gm, placeholders[1 + F : 1 + F + P], frontier)
+    prologue = _prologue(placeholders[1 + F : 1 + F + P], frontier)
     return Program(
         state_paths=tuple(p for p, _ in s_leaves),
         param_paths=tuple(p for p, _ in p_tensors),
@@ -413,7 +538,25 @@ def _build(gm: Any, s_leaves: list, p_tensors: list, grads_of: list, n_out: int,
         prologue=prologue,
         n_hoisted=len(frontier),
         differentiable=differentiable,
+        hoisted_kinds=tuple(_kind(n.meta["val"].dtype) for n in frontier),
+        hoisted_params=tuple(_param_deps(n, placeholders[1 + F : 1 + F + P]) for n in frontier),
     )
+
+
+def _param_deps(node: _Value, params: list[_Value]) -> frozenset[int]:
+    index = {id(p): k for k, p in enumerate(params)}
+    found: set[int] = set()
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if id(n) in index:
+            found.add(index[id(n)])
+        stack.extend(n.all_input_nodes)
+    return frozenset(found)
 
 
 def _rename(prog: list[Node], names: dict, hoisted: dict) -> list[Node]:
@@ -425,22 +568,8 @@ def _rename(prog: list[Node], names: dict, hoisted: dict) -> list[Node]:
     return out
 
 
-def _constant_value(gm: Any, node: Any) -> Any:
-    """The python value of a constant output (a ``full`` of a flag)."""
-    if not hasattr(node, "op"):
-        return node
-    if node.op == "call_function" and _target_name(node.target) == "full":
-        return node.args[1]
-    if node.op == "get_attr":
-        return getattr(gm, node.target).item()
-    raise Untraceable("internal: a flag is not a constant")
-
-
-def _constant_node(gm: Any, node: Any) -> Node:
-    value = getattr(gm, node.target)
-    if not isinstance(value, Tensor) or value.numel() != 1:
-        raise Untraceable("the step uses a constant tensor with more than one element")
-    return Node("", "const", (value.item(),), _kind(value.dtype))
+def _constant_node(node: _Value) -> Node:
+    return Node("", "const", (node.meta["const"],), _kind(node.meta["val"].dtype))
 
 
 def _arg(a: Any, names: dict) -> Any:
@@ -462,6 +591,8 @@ def _convert(node: Any, names: dict) -> Node:
     kind = _kind(val.dtype)
     args = list(node.args)
     kwargs = dict(node.kwargs)
+    if op == "copy":  # copy_(destination, source)
+        return Node("", "cast", (_arg(args[1], names),), kind)
     if op in _IDENTITY:
         return Node("", "cast", (_arg(args[0], names),), kind)
     if op in _CONSTANT_LIKE:
@@ -498,32 +629,71 @@ def _convert(node: Any, names: dict) -> Node:
     return Node("", op, tuple(_arg(a, names) for a in args), kind)
 
 
-def _prologue(gm: Any, params: list[Any], frontier: list[Any]) -> Callable:
-    """An fx module computing the hoisted values from the parameter tensors."""
-    import torch.fx as fx
+class _Prologue:
+    """Computes the hoisted values from the parameter tensors: the recorded ATen calls, run
+    again on the real parameters (their real shapes and dtypes)."""
 
-    graph = fx.Graph()
-    env: dict[Any, Any] = {}
-    for ph in params:
-        env[ph] = graph.placeholder(ph.name)
+    def __init__(self, params: list[_Value], frontier: list[_Value], steps: list[_Value]):
+        self.params, self.frontier, self.steps = params, frontier, steps
+
+    def __call__(self, *tensors: Tensor) -> tuple[Any, ...]:
+        env: dict[Any, Any] = dict(zip(self.params, tensors, strict=True))
+
+        def value(a: Any) -> Any:
+            if isinstance(a, _Value):
+                return a.meta["const"] if a.op == "get_attr" else env[a]
+            if isinstance(a, (list, tuple)):
+                return type(a)(value(x) for x in a)
+            return a
+
+        for node in self.steps:
+            if _target_name(node.target) in _ALIASES:
+                env[node] = env[node.args[0]] if isinstance(node.args[0], _Value) else node.args[0]
+                continue
+            args = value(node.args)
+            kwargs = {k: value(v) for k, v in node.kwargs.items()}
+            env[node] = _out_of_place(node.target)(*args, **kwargs)
+        return tuple(value(n) for n in self.frontier)
+
+
+def _out_of_place(op: Any) -> Any:
+    """An in-place ATen overload's out-of-place twin (the prologue must never write to the
+    user's parameters)."""
+    schema = getattr(op, "_schema", None)
+    if schema is None or not schema.is_mutable:
+        return op
+    packet = getattr(torch.ops.aten, _target_name(op))
+    return getattr(packet, op._overloadname)
+
+
+def _prologue(params: list[_Value], frontier: list[_Value]) -> _Prologue:
     needed: set[Any] = set()
     stack = list(frontier)
     while stack:
         n = stack.pop()
-        if n in needed or n in env:
+        if n in needed or n in params:
             continue
         needed.add(n)
         stack.extend(n.all_input_nodes)
-    for node in gm.graph.nodes:
-        if node not in needed:
-            continue
-        if node.op == "call_function" and _target_name(node.target) in _ALIASES:
-            env[node] = env[node.args[0]]  # (no copies needed: nothing is written)
-        else:
-            env[node] = graph.node_copy(node, lambda n: env[n])
-    graph.output(tuple(env[n] for n in frontier))
-    module = fx.GraphModule(gm, graph)
-    return module
+    order = {id(n): k for k, n in enumerate(_all_nodes(frontier, params))}
+    steps = sorted((n for n in needed if n.op == "call_function"), key=lambda n: order[id(n)])
+    return _Prologue(params, frontier, steps)
+
+
+def _all_nodes(frontier: list[_Value], params: list[_Value]) -> list[_Value]:
+    """Nodes reachable from ``frontier``, inputs before the nodes using them."""
+    seen: dict[int, _Value] = {}
+
+    def visit(n: _Value) -> None:
+        if id(n) in seen:
+            return
+        for a in n.all_input_nodes:
+            visit(a)
+        seen[id(n)] = n
+
+    for n in frontier:
+        visit(n)
+    return list(seen.values())
 
 
 def is_finite_number(value: Any) -> bool:

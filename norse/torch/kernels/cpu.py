@@ -66,6 +66,17 @@ class _Plan(NamedTuple):
     work: torch.dtype  # the loops' dtype: the input's, float32 for 16-bit inputs
     states: tuple[Tensor, ...]
     params: tuple[Tensor, ...]
+    call: Call  # (the step, the state and parameter tuples: for the reference's gradients)
+    background: bool  # loops not compiled yet are compiled in the background meanwhile
+
+    def forward_variant(self) -> Any:
+        from ._numba_source import Variant
+
+        program = self.program
+        per_neuron = any(
+            self.params[k].numel() > 1 for deps in program.hoisted_params for k in deps
+        )
+        return Variant(per_neuron, program.hoisted_kinds)
 
 
 class _Invalid(NamedTuple):
@@ -87,8 +98,6 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
     """Decide from metadata only: a plan, bad input, or the reason the loops cannot run it."""
     if not _HAS_NUMBA:
         return "numba is not installed (pip install numba)"
-    if _BROKEN is not None:
-        return _BROKEN
     if call.record_states:
         return "record_states needs the reference"
     if call.weights:
@@ -145,7 +154,10 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
         program = trace(call.step, state, call.p, float(dt), work)
     except Untraceable as e:
         return str(e)
-    return _Plan(program, work, tuple(states), tuple(params))
+    if id(program) in _FAILED:
+        return _FAILED[id(program)]
+    background = _BACKGROUND and not call.explicit
+    return _Plan(program, work, tuple(states), tuple(params), call, background)
 
 
 # ----------------------------------------------------------------------------- memory, threads
@@ -582,7 +594,6 @@ _ENTRIES: dict[tuple[Any, ...], Callable] = {}
 
 def _entry(fn: Any, args: tuple) -> Callable:
     """The compiled entry point of ``fn`` for ``args``' types (skips numba's type dispatch)."""
-    global _BROKEN
     key = (id(fn), tuple(_word_kind(a) for a in args))
     entry = _ENTRIES.get(key)
     if entry is None:
@@ -590,9 +601,10 @@ def _entry(fn: Any, args: tuple) -> Callable:
             from numba import typeof
 
             entry = _ENTRIES[key] = fn.compile(tuple(typeof(a) for a in args))
-        except Exception as e:  # an incompatible numba/llvmlite: never break the layer
-            _BROKEN = f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
-            raise _CompileError(_BROKEN) from e
+        except Exception as e:  # never break the layer: the reference runs instead
+            raise _CompileError(
+                f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
+            ) from e
     return entry
 
 
@@ -600,8 +612,8 @@ class _CompileError(RuntimeError):
     """The loops failed to compile; ``auto`` falls back to the reference from then on."""
 
 
-#: why the loops cannot be compiled in this environment, once that happened
-_BROKEN: str | None = None
+#: why the loops of a program (by id) could not be compiled
+_FAILED: dict[int, str] = {}
 
 
 _FWD_BLOCK = 8192
@@ -655,114 +667,295 @@ def _hoisted(program: Program, params: tuple[Tensor, ...], nshape: torch.Size, M
     return _pack_hoisted(values, nshape, M, work)
 
 
+def _forward(plan: _Plan, x: Tensor, states: tuple, params: tuple) -> tuple[Any, ...]:
+    """The forward loops: ``(out, final state fields, packed hoisted values, variant)``."""
+    from ._numba_source import Variant
+
+    program = plan.program
+    F = program.n_state
+    work = plan.work
+    T, nshape = x.shape[0], x.shape[1:]
+    M = math.prod(nshape)
+    out = _empty(tuple(x.shape), work)
+    sT = np.zeros((max(F, 1), M), _NUMPY[work])
+    prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, M, work)
+    variant = Variant(per_neuron, kinds)
+    if M > 0:
+        xc = _as(x.detach(), work).contiguous().view(T, M).numpy()
+        s0 = _rows_of(states, nshape, M, work)
+        loops = _loops(program, variant, "forward")
+        # Sequences that fit in cache run fastest with L1-sized blocks; larger ones stream
+        # long rows from memory.
+        cached = x.numel() * x.element_size() <= 8 << 20
+        _launch(
+            loops.forward_chunks,
+            (xc, out.view(T, M).numpy(), s0, prm, sT),
+            M,
+            T * M,
+            _FWD_BLOCK_CACHED if cached else _FWD_BLOCK,
+            loops.module,
+        )
+    final = [_as(torch.from_numpy(sT[k]).view(nshape), x.dtype) for k in range(F)]
+    return _as(out, x.dtype), final, prm, variant
+
+
 class _FusedSequence(torch.autograd.Function):
     """``(x, *state fields, *parameter tensors) -> (out, *final state fields)`` over all steps."""
 
     @staticmethod
     def forward(ctx: Any, plan: _Plan, x: Tensor, *inputs: Tensor) -> tuple[Tensor, ...]:
-        from ._numba_source import Variant
-
-        program = plan.program
-        F = program.n_state
+        F = plan.program.n_state
         states, params = inputs[:F], inputs[F:]
-        work = plan.work
-        T, nshape = x.shape[0], x.shape[1:]
-        M = math.prod(nshape)
-        out = _empty(tuple(x.shape), work)
-        sT = np.zeros((max(F, 1), M), _NUMPY[work])
-        prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, M, work)
-        ctx.variant = Variant(per_neuron, kinds)
-        if M > 0:
-            xc = _as(x.detach(), work).contiguous().view(T, M).numpy()
-            s0 = _rows_of(states, nshape, M, work)
-            loops = _loops(program, ctx.variant, "forward")
-            # Sequences that fit in cache run fastest with L1-sized blocks; larger ones stream
-            # long rows from memory.
-            cached = x.numel() * x.element_size() <= 8 << 20
-            _launch(
-                loops.forward_chunks,
-                (xc, out.view(T, M).numpy(), s0, prm, sT),
-                M,
-                T * M,
-                _FWD_BLOCK_CACHED if cached else _FWD_BLOCK,
-                loops.module,
-            )
+        out, final, ctx.prm, ctx.variant = _forward(plan, x, states, params)
         ctx.set_materialize_grads(False)
         ctx.plan = plan
-        ctx.prm = prm
         ctx.shape, ctx.dtype = x.shape, x.dtype
         ctx.save_for_backward(x, *states, *params)
-        if not program.differentiable[0]:
+        if not plan.program.differentiable[0]:
             ctx.mark_non_differentiable(out)
-        final = [_as(torch.from_numpy(sT[k]).view(nshape), x.dtype) for k in range(F)]
-        return _as(out, x.dtype), *final
+        return out, *final
 
     @staticmethod
     def backward(ctx: Any, gout: Tensor | None, *gstate: Tensor | None) -> tuple[Any, ...]:
+        x, *rest = ctx.saved_tensors
+        F = ctx.plan.program.n_state
+        needs = ctx.needs_input_grad[1:]  # (x, *states, *params)
+        found = _backward(ctx.plan, x, rest[:F], rest[F:], needs, gout, gstate, ctx.prm,
+                          ctx.variant)  # fmt: skip
+        if found is None:  # (backward loops still compiling)
+            found = _reference_gradients(ctx.plan, x, rest, needs, gout, gstate)
+        return (None, *found)
+
+
+def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout: Any,
+              gstate: Any, prm: np.ndarray, forward_variant: Any) -> list[Any] | None:  # fmt: skip
+    """The backward loops: gradients of ``(x, *states, *params)`` (``None`` where not
+    needed); ``None`` altogether while this variant's loops compile in the background."""
+    from ._numba_source import Variant
+
+    program = plan.program
+    F, P = program.n_state, program.n_params
+    shape, work = x.shape, plan.work
+    T, nshape = shape[0], shape[1:]
+    M = math.prod(nshape)
+    want_gx = needs[0]
+    pgrads = tuple(
+        k for k in range(P) if needs[1 + F + k] and program.bwd_outputs[1 + F + k] is not None
+    )
+    grads: list[Any] = [None] * len(needs)
+    if M == 0:
+        for k, t in enumerate((x, *states, *params)):
+            if needs[k]:
+                grads[k] = torch.zeros_like(t)
+        return grads
+    npdtype = _NUMPY[work]
+    if gout is None:
+        g, gt = np.zeros((1, 1), npdtype), False
+    elif all(st == 0 for st in gout.stride()):
+        # A broadcast number, e.g. from ``out.sum()``: do not materialise it.
+        value = _as(gout.detach().reshape(-1)[:1], work).numpy()[0]
+        g, gt = np.full((1, 1), value, npdtype), False
+    else:
+        g, gt = _as(gout.detach(), work).contiguous().view(T, M).numpy(), True
+    variant = Variant(forward_variant.per_neuron, forward_variant.hoisted_kinds, gt, want_gx,
+                      pgrads)  # fmt: skip
+    if plan.background and not _COMPILER.ready(program, variant, "backward", work):
+        _COMPILER.request(program, variant, "backward", work)
+        return None
+    loops = _loops(program, variant, "backward")
+    gsT = np.zeros((max(F, 1), M), npdtype)
+    for k, gk in enumerate(gstate):
+        if gk is not None:
+            gsT[k].reshape(nshape)[...] = _as(gk.detach(), work).numpy()
+    gx = _empty(tuple(shape), work) if want_gx else None
+    gs0 = np.empty((max(F, 1), M), npdtype)
+    gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
+    s0 = _rows_of(tuple(states), nshape, M, work)
+    if loops.uses_x:
+        xn = _as(x.detach(), work).contiguous().view(T, M).numpy()
+    else:
+        xn = np.empty((T, 0), npdtype)
+    _launch(
+        loops.backward_chunks,
+        (xn, g, gsT, s0, prm,
+         gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), gs0, gprm),
+        M,
+        T * M,
+        _backward_block(T, loops.scratch, npdtype.itemsize),
+        loops.module,
+    )  # fmt: skip
+    if want_gx:
+        grads[0] = _as(gx, x.dtype)
+    for k, s in enumerate(states):
+        if needs[1 + k]:
+            gk = torch.from_numpy(gs0[k]).view(nshape).sum_to_size(s.shape)
+            grads[1 + k] = _as(gk, s.dtype)
+    for q, k in enumerate(pgrads):
+        src = params[k]
+        gk = torch.from_numpy(gprm[q]).view(nshape).sum_to_size(src.shape)
+        grads[1 + F + k] = _as(gk, src.dtype)
+    return grads
+
+
+def _reference_gradients(
+    plan: _Plan, x: Tensor, rest: Any, needs: Any, gout: Any, gstate: tuple
+) -> list[Any]:
+    """The gradients by autograd through the reference loop (while the backward loops of
+    this variant compile in the background)."""
+    program = plan.program
+    F = program.n_state
+    work = plan.work
+    inputs = [
+        _as(t.detach(), work if k <= F else t.dtype).requires_grad_(bool(need))
+        for k, (t, need) in enumerate(zip((x, *rest), needs, strict=True))
+    ]
+    call = plan.call
+    tensors = iter(inputs[1 + F :])
+    p = rebuild(call.p, [next(tensors) if isinstance(v, Tensor) else v for v in flat(call.p)])
+    with torch.enable_grad():
+        out, final = reference.run(call.step, inputs[0], rebuild(call.state, inputs[1 : 1 + F]),
+                                   p, call.dt)  # fmt: skip
+    pairs = [
+        (o, g) for o, g in zip((out, *flat(final)), (gout, *gstate), strict=True)
+        if g is not None and o.requires_grad
+    ]  # fmt: skip
+    wanted = [t for t in inputs if t.requires_grad]
+    grads = iter(
+        torch.autograd.grad(
+            [o for o, _ in pairs], wanted, [_as(g, o.dtype) for o, g in pairs], allow_unused=True
+        )  # fmt: skip
+        if pairs and wanted
+        else [None] * len(wanted)
+    )
+    result: list[Any] = []
+    for t, original in zip(inputs, (x, *rest), strict=True):
+        g = next(grads) if t.requires_grad else None
+        result.append(None if g is None else _as(g, original.dtype))
+    return result
+
+
+class _Compiler:
+    """Compiles loops in a background thread, so that ``backend="auto"`` never waits for numba.
+
+    The first call of a model (dtype, layout) under ``auto`` starts compiling its forward loops
+    and the backward loops it will most likely need, and runs on the reference meanwhile; a
+    backward pass whose loops are not ready yet computes its gradients through the reference.
+    With numba's disk cache warm this only loads the compiled code (and imports numba, 0.3 s),
+    still in the background. ``NORSE_CPU_COMPILE=sync`` (or a backend named explicitly)
+    compiles in the caller instead.
+    """
+
+    def __init__(self) -> None:
+        self._ready: set[Any] = set()
+        self._failed: dict[Any, str] = {}
+        self._queue: list[tuple[Any, Callable[[], None]]] = []
+        self._queued: set[Any] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def key(program: Program, variant: Any, part: str, work: torch.dtype) -> Any:
+        return (id(program), variant, part, work)
+
+    def ready(self, program: Program, variant: Any, part: str, work: torch.dtype) -> bool:
+        return self.key(program, variant, part, work) in self._ready
+
+    def forward_ready(self, plan: _Plan) -> str | None:
+        """``None`` once the forward loops of ``plan`` are compiled, else the reason to wait."""
+        variant = plan.forward_variant()
+        key = self.key(plan.program, variant, "forward", plan.work)
+        if key in self._ready:
+            return None
+        failed = self._failed.get(key)
+        if failed is not None:
+            return failed
+        self.request(plan.program, variant, "forward", plan.work)
         from ._numba_source import Variant
 
-        plan: _Plan = ctx.plan
-        program = plan.program
-        F, P = program.n_state, program.n_params
-        x, *rest = ctx.saved_tensors
-        states, params = rest[:F], rest[F:]
-        shape, work = ctx.shape, plan.work
-        T, nshape = shape[0], shape[1:]
-        M = math.prod(nshape)
-        needs = ctx.needs_input_grad  # (plan, x, *states, *params)
-        want_gx = needs[1]
+        F, P = plan.program.n_state, plan.program.n_params
         pgrads = tuple(
-            k for k in range(P) if needs[2 + F + k] and program.bwd_outputs[1 + F + k] is not None
-        )
-        grads: list[Any] = [None] * len(needs)
-        if M == 0:
-            for k, need in enumerate(needs[1:], start=1):
-                if need:
-                    grads[k] = torch.zeros_like(([x, *states, *params])[k - 1])
-            return tuple(grads)
-        npdtype = _NUMPY[work]
-        if gout is None:
-            g, gt = np.zeros((1, 1), npdtype), False
-        elif all(st == 0 for st in gout.stride()):
-            # A broadcast number, e.g. from ``out.sum()``: do not materialise it.
-            value = _as(gout.detach().reshape(-1)[:1], work).numpy()[0]
-            g, gt = np.full((1, 1), value, npdtype), False
-        else:
-            g, gt = _as(gout.detach(), work).contiguous().view(T, M).numpy(), True
-        variant = Variant(ctx.variant.per_neuron, ctx.variant.hoisted_kinds, gt, want_gx, pgrads)
-        loops = _loops(program, variant, "backward")
-        gsT = np.zeros((max(F, 1), M), npdtype)
-        for k, gk in enumerate(gstate):
-            if gk is not None:
-                gsT[k].reshape(nshape)[...] = _as(gk.detach(), work).numpy()
-        gx = _empty(tuple(shape), work) if want_gx else None
-        gs0 = np.empty((max(F, 1), M), npdtype)
-        gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
-        s0 = _rows_of(tuple(states), nshape, M, work)
-        if loops.uses_x:
-            xn = _as(x.detach(), work).contiguous().view(T, M).numpy()
-        else:
-            xn = np.empty((T, 0), npdtype)
-        _launch(
-            loops.backward_chunks,
-            (xn, g, gsT, s0, ctx.prm,
-             gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), gs0, gprm),
-            M,
-            T * M,
-            _backward_block(T, loops.scratch, npdtype.itemsize),
-            loops.module,
+            k for k in range(P)
+            if plan.params[k].requires_grad and plan.program.bwd_outputs[1 + F + k] is not None
         )  # fmt: skip
-        if want_gx:
-            grads[1] = _as(gx, ctx.dtype)
-        for k, s in enumerate(states):
-            if needs[2 + k]:
-                gk = torch.from_numpy(gs0[k]).view(nshape).sum_to_size(s.shape)
-                grads[2 + k] = _as(gk, s.dtype)
-        for q, k in enumerate(pgrads):
-            src = params[k]
-            gk = torch.from_numpy(gprm[q]).view(nshape).sum_to_size(src.shape)
-            grads[2 + F + k] = _as(gk, src.dtype)
-        return tuple(grads)
+        backward = Variant(variant.per_neuron, variant.hoisted_kinds, True,
+                           plan.call.x.requires_grad, pgrads)  # fmt: skip
+        if torch.is_grad_enabled() and plan.program.differentiable[0]:
+            self.request(plan.program, backward, "backward", plan.work)
+        return "the CPU loops of this model are being compiled in the background; the reference runs meanwhile"  # noqa: E501
+
+    def request(self, program: Program, variant: Any, part: str, work: torch.dtype) -> None:
+        key = self.key(program, variant, part, work)
+        with self._lock:
+            if key in self._ready or key in self._queued or key in self._failed:
+                return
+            self._queued.add(key)
+            self._queue.append((key, lambda: _warm(program, variant, part, work)))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="norse-compile", daemon=True
+                )
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return
+                key, job = self._queue.pop(0)
+            try:
+                job()
+            except Exception as e:  # noqa: BLE001 - the reference keeps running instead
+                self._failed[key] = (
+                    f"numba could not compile the CPU loops ({type(e).__name__}: {e})"
+                )
+            else:
+                self._ready.add(key)
+            finally:
+                with self._lock:
+                    self._queued.discard(key)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the queued compilations are done (tests, benchmarks)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+
+def _warm(program: Program, variant: Any, part: str, work: torch.dtype) -> None:
+    """Compile (or load from numba's cache) the loops of ``variant``: run them on one neuron
+    for one step, through the very path a real call takes."""
+    npdtype = _NUMPY[work]
+    F = max(program.n_state, 1)
+    loops = _loops(program, variant, part)
+    x = np.zeros((1, 1), npdtype)
+    prm = np.zeros((max(program.n_hoisted, 1), 1), npdtype)
+    if part == "forward":
+        args = (x, np.empty((1, 1), npdtype), np.zeros((F, 1), npdtype), prm,
+                np.zeros((F, 1), npdtype))  # fmt: skip
+        _launch(loops.forward_chunks, args, 1, 1, 16, loops.module)
+        _warm_threads(loops.module, loops.forward_chunks, args)
+        return
+    gout = np.zeros((1, 1), npdtype)
+    gprm = np.zeros((max(len(variant.pgrads), 1), 1), np.float64)
+    args = (x, gout, np.zeros((F, 1), npdtype), np.zeros((F, 1), npdtype), prm,
+            np.empty((1, 1), npdtype), np.empty((F, 1), npdtype), gprm)  # fmt: skip
+    _launch(loops.backward_chunks, args, 1, 1, 16, loops.module)
+    _warm_threads(loops.module, loops.backward_chunks, args)
+
+
+def _warm_threads(module: str, fn: Any, args: tuple) -> None:
+    """Also compile the OpenMP trampoline that larger calls run the loops through."""
+    if torch.get_num_threads() > 1:
+        omp = _OpenMP.get()
+        if omp is not None:
+            omp.trampoline(module, fn.__name__, (*args, np.zeros(2, np.int64),
+                                                 np.zeros(1, np.int64), 16))  # fmt: skip
+
+
+#: ``NORSE_CPU_COMPILE=sync`` compiles in the caller under ``backend="auto"`` too.
+_BACKGROUND = os.environ.get("NORSE_CPU_COMPILE", "background").strip().lower() != "sync"
+_COMPILER = _Compiler()
 
 
 # ----------------------------------------------------------------------------- backend
@@ -783,6 +976,8 @@ class CPUBackend:
     def unsupported(self, call: Call) -> str | None:
         """Why the fused loops cannot run ``call`` (``None`` if they can). Reads metadata only."""
         plan = call.memo["cpu"] = _prepare(call)
+        if isinstance(plan, _Plan) and plan.background:
+            return _COMPILER.forward_ready(plan)
         return plan if isinstance(plan, str) else None
 
     def run(self, call: Call) -> tuple[Tensor, Any]:
@@ -796,8 +991,7 @@ class CPUBackend:
         try:
             out, *final = _FusedSequence.apply(plan, call.x, *plan.states, *plan.params)
         except _CompileError as e:
-            global _BROKEN
-            _BROKEN = str(e)
+            _FAILED[id(plan.program)] = str(e)
             warnings.warn(f"{e}; running the reference loop instead", RuntimeWarning, stacklevel=2)
             return reference.run(call.step, call.x, call.state, call.p, call.dt)
         return out, rebuild(call.state, final)
