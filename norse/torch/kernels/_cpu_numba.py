@@ -128,6 +128,39 @@ def _take(typingctx, counter):
     return types.int64(counter), codegen
 
 
+@intrinsic
+def _from_bf16(typingctx, bits):
+    """A bfloat16 (its 16 bits, ``uint16``) as a float32: the bits on top, exactly."""
+    if bits != types.uint16:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        wide = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
+        return builder.bitcast(wide, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _to_bf16(typingctx, value):
+    """A float32 rounded to bfloat16 (to nearest, ties to even; NaN stays a quiet NaN), as
+    its 16 bits: what torch's conversion gives."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32, i16 = ir.IntType(32), ir.IntType(16)
+        bits = builder.bitcast(args[0], i32)
+        lsb = builder.and_(builder.lshr(bits, ir.Constant(i32, 16)), ir.Constant(i32, 1))
+        rounded = builder.add(builder.add(bits, ir.Constant(i32, 0x7FFF)), lsb)
+        half = builder.trunc(builder.lshr(rounded, ir.Constant(i32, 16)), i16)
+        nan = builder.fcmp_unordered("uno", args[0], args[0])
+        return builder.select(nan, ir.Constant(i16, 0x7FC0), half)
+
+    return types.uint16(value), codegen
+
+
 def _cast_codegen(convert: str):
     def codegen(context, builder, sig, args):
         return getattr(builder, convert)(args[0], context.get_value_type(sig.return_type))

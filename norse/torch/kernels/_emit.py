@@ -377,11 +377,11 @@ def checkpoint(program: Program, targets: list) -> Cut:
     return Cut(stored_t, recompute, adjoint, kinds)
 
 
-def _position(name: str) -> tuple[int, int]:
+def _position(name: str) -> tuple[int, int, str]:
     """Inputs first, then nodes in graph order."""
     if name.startswith("t") and name[1:].isdigit():
-        return (1, int(name[1:]))
-    return (0, 0)
+        return (1, int(name[1:]), "")
+    return (0, 0, name)  # (by name: the generated source must not depend on set order)
 
 
 def _between(nodes: dict, order: list, wanted: list, stop: set) -> set[str]:

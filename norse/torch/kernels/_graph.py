@@ -591,6 +591,13 @@ def _convert(node: Any, names: dict) -> Node:
     kind = _kind(val.dtype)
     args = list(node.args)
     kwargs = dict(node.kwargs)
+    if op == "masked_fill":  # masked_fill(self, mask, value)
+        a, mask, value = (_arg(v, names) for v in args[:3])
+        return Node("", "where", (mask, value, a), kind)
+    if op in ("bitwise_and", "bitwise_or", "bitwise_not") and kind == "b":
+        return Node(
+            "", "logical_" + op[len("bitwise_") :], tuple(_arg(v, names) for v in args), kind
+        )
     if op == "copy":  # copy_(destination, source)
         return Node("", "cast", (_arg(args[1], names),), kind)
     if op in _IDENTITY:

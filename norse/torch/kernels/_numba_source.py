@@ -37,6 +37,8 @@ class Variant:
         gt: the output gradient is a ``(T, M)`` array (not one number).
         want_gx: the input's gradient is written.
         pgrads: indices (into ``program.param_paths``) of the parameter gradients to compute.
+        bf16: the sequences (``x``, ``out``, ``gout``, ``gx``) are bfloat16, passed as their
+            bits (``uint16``) and converted in the loops (the math is float32).
     """
 
     per_neuron: bool
@@ -44,6 +46,7 @@ class Variant:
     gt: bool = True
     want_gx: bool = True
     pgrads: tuple[int, ...] = ()
+    bf16: bool = False
 
 
 def _lines(emitter: Emitter, nodes: list, indent: str) -> list[str]:
@@ -67,6 +70,13 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
     ``{"scratch": state fields stored per step in backward, "uses_x": backward reads x}``."""
     F = program.n_state
     kinds = {f"h{k}": kind for k, kind in enumerate(variant.hoisted_kinds)}
+
+    def load(expr: str) -> str:
+        return f"_from_bf16({expr})" if variant.bf16 else expr
+
+    def store(expr: str) -> str:
+        return f"_to_bf16({expr})" if variant.bf16 else expr
+
     lane = "b0 + jj"
     hidx = lane if variant.per_neuron else "0"
 
@@ -81,9 +91,9 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
         "@njit(**_OPTS)",
         "def forward(x, out, s0, prm, sT, j0, j1, blk):",
         "    T = x.shape[0]",
-        "    F = x.dtype.type",
+        "    F = sT.dtype.type",
         "    CONSTANTS",
-        f"    st = _rows({max(F, 1)}, blk, x)",
+        f"    st = _rows({max(F, 1)}, blk, sT)",
         *[f"    st{k} = st[{k}]" for k in range(F)],
     ]
     if not variant.per_neuron:
@@ -97,7 +107,7 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
         "            xr = x[t, b0 : b0 + n]",
         "            orow = out[t, b0 : b0 + n]",
         "            for jj in range(n):",
-        "                _x = xr[jj]",
+        f"                _x = {load('xr[jj]')}",
         *[f"                _s{k} = st{k}[jj]" for k in range(F) if f"s{k}" in fwd_used],
     ]
     if variant.per_neuron:
@@ -105,7 +115,7 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
             "                " + _hoisted_load(k, variant.hoisted_kinds[k], hidx) for k in fwd_h
         ]
     fwd_src += body
-    fwd_src += [f"                orow[jj] = {outs[0]}"]
+    fwd_src += [f"                orow[jj] = {store(outs[0])}"]
     fwd_src += [f"                st{k}[jj] = {outs[1 + k]}" for k in range(F)]
     fwd_src += [
         "        for jj in range(n):",
@@ -173,7 +183,7 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
             "            xr = x[t, b0 : b0 + n]",
             *[f"            sc{m} = sc[{m}, t]" for m in range(len(scratch))],
             "            for jj in range(n):",
-            "                _x = xr[jj]",
+            f"                _x = {load('xr[jj]')}",
             *[f"                _s{k} = st{k}[jj]" for k in range(F)],
             *hl,
             *rec_body,
@@ -192,15 +202,19 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
         "            for jj in range(n):",
     ]
     if uses_x:
-        bwd_src += ["                _x = xr[jj]"]
+        bwd_src += [f"                _x = {load('xr[jj]')}"]
     bwd_src += [f"                {be.var(v)} = sc{m}[jj]" for m, v in enumerate(scratch)]
     if "go" in used:
-        bwd_src += ["                _go = gor[jj]" if variant.gt else "                _go = go_c"]
+        bwd_src += [
+            f"                _go = {load('gor[jj]')}"
+            if variant.gt
+            else "                _go = go_c"
+        ]
     bwd_src += [f"                _gs{k} = gst{k}[jj]" for k in range(F) if f"gs{k}" in used]
     bwd_src += hl
     bwd_src += body
     if variant.want_gx:
-        bwd_src += [f"                gxr[jj] = {gx_expr}"]
+        bwd_src += [f"                gxr[jj] = {store(gx_expr)}"]
     bwd_src += [f"                gst{k}[jj] = {gs_expr[k]}" for k in range(F)]
     bwd_src += [f"                acc{q}[jj] += {gp_expr[q]}" for q in range(Q)]
     bwd_src += [
@@ -219,7 +233,9 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
             "import numpy as np",
             "from numba import njit",
             "",
-            "from norse.torch.kernels._cpu_numba import _OPTS, _prefetch_row, _rows, _take",
+            "from norse.torch.kernels._cpu_numba import (",
+            "    _OPTS, _from_bf16, _prefetch_row, _rows, _take, _to_bf16,",
+            ")",
             "from norse.torch.kernels._numba_cache import lock_disk_caches",
             "",
             "",

@@ -76,7 +76,7 @@ class _Plan(NamedTuple):
         per_neuron = any(
             self.params[k].numel() > 1 for deps in program.hoisted_params for k in deps
         )
-        return Variant(per_neuron, program.hoisted_kinds)
+        return Variant(per_neuron, program.hoisted_kinds, bf16=self.call.x.dtype == torch.bfloat16)
 
 
 class _Invalid(NamedTuple):
@@ -232,12 +232,12 @@ class _OutputCache:
                 if a.shape == shape and a.dtype == npdtype and sys.getrefcount(a) == 3:
                     del self._buffers[k]
                     self._buffers.append(a)
-                    return torch.from_numpy(a)
+                    return _tensor(a, dtype)
             a = _aligned_empty(shape, npdtype)
             _advise_huge(a)
             self._buffers.append(a)
             self._trim()
-            return torch.from_numpy(a)
+            return _tensor(a, dtype)
 
     def _trim(self) -> None:
         # Forget the least recently handed out buffers; one still in use lives on with its
@@ -251,7 +251,24 @@ class _OutputCache:
             self._buffers.clear()
 
 
-_NUMPY = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+_NUMPY = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.bfloat16: np.dtype(np.uint16),  # (its bits: numpy has no bfloat16)
+}
+
+
+def _tensor(a: np.ndarray, dtype: torch.dtype) -> Tensor:
+    t = torch.from_numpy(a)
+    return t.view(dtype) if t.dtype != dtype else t
+
+
+def _bits(t: Tensor) -> np.ndarray:
+    """A float tensor as numpy: bfloat16 as its bits (``uint16``)."""
+    t = t.detach()
+    return (t.view(torch.uint16) if t.dtype == torch.bfloat16 else t).numpy()
+
+
 _OUTPUTS = _OutputCache()
 
 
@@ -676,12 +693,14 @@ def _forward(plan: _Plan, x: Tensor, states: tuple, params: tuple) -> tuple[Any,
     work = plan.work
     T, nshape = x.shape[0], x.shape[1:]
     M = math.prod(nshape)
-    out = _empty(tuple(x.shape), work)
+    bf16 = x.dtype == torch.bfloat16  # (the loops read and write its bits, compute in float32)
+    io = x.dtype if bf16 else work
+    out = _empty(tuple(x.shape), io)
     sT = np.zeros((max(F, 1), M), _NUMPY[work])
     prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, M, work)
-    variant = Variant(per_neuron, kinds)
+    variant = Variant(per_neuron, kinds, bf16=bf16)
     if M > 0:
-        xc = _as(x.detach(), work).contiguous().view(T, M).numpy()
+        xc = _bits(_as(x.detach(), io).contiguous().view(T, M))
         s0 = _rows_of(states, nshape, M, work)
         loops = _loops(program, variant, "forward")
         # Sequences that fit in cache run fastest with L1-sized blocks; larger ones stream
@@ -689,13 +708,14 @@ def _forward(plan: _Plan, x: Tensor, states: tuple, params: tuple) -> tuple[Any,
         cached = x.numel() * x.element_size() <= 8 << 20
         _launch(
             loops.forward_chunks,
-            (xc, out.view(T, M).numpy(), s0, prm, sT),
+            (xc, _bits(out.view(T, M)), s0, prm, sT),
             M,
             T * M,
             _FWD_BLOCK_CACHED if cached else _FWD_BLOCK,
             loops.module,
         )
-    final = [_as(torch.from_numpy(sT[k]).view(nshape), x.dtype) for k in range(F)]
+    # (``from_numpy`` of each row: tensors of their own, not views, so in-place use is fine)
+    final = [_as(torch.from_numpy(sT[k].reshape(nshape)), x.dtype) for k in range(F)]
     return _as(out, x.dtype), final, prm, variant
 
 
@@ -749,6 +769,8 @@ def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout
                 grads[k] = torch.zeros_like(t)
         return grads
     npdtype = _NUMPY[work]
+    bf16 = forward_variant.bf16
+    io = x.dtype if bf16 else work
     if gout is None:
         g, gt = np.zeros((1, 1), npdtype), False
     elif all(st == 0 for st in gout.stride()):
@@ -756,9 +778,9 @@ def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout
         value = _as(gout.detach().reshape(-1)[:1], work).numpy()[0]
         g, gt = np.full((1, 1), value, npdtype), False
     else:
-        g, gt = _as(gout.detach(), work).contiguous().view(T, M).numpy(), True
+        g, gt = _bits(_as(gout.detach(), io).contiguous().view(T, M)), True
     variant = Variant(forward_variant.per_neuron, forward_variant.hoisted_kinds, gt, want_gx,
-                      pgrads)  # fmt: skip
+                      pgrads, bf16)  # fmt: skip
     if plan.background and not _COMPILER.ready(program, variant, "backward", work):
         _COMPILER.request(program, variant, "backward", work)
         return None
@@ -767,18 +789,18 @@ def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout
     for k, gk in enumerate(gstate):
         if gk is not None:
             gsT[k].reshape(nshape)[...] = _as(gk.detach(), work).numpy()
-    gx = _empty(tuple(shape), work) if want_gx else None
+    gx = _empty(tuple(shape), io) if want_gx else None
     gs0 = np.empty((max(F, 1), M), npdtype)
     gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
     s0 = _rows_of(tuple(states), nshape, M, work)
     if loops.uses_x:
-        xn = _as(x.detach(), work).contiguous().view(T, M).numpy()
+        xn = _bits(_as(x.detach(), io).contiguous().view(T, M))
     else:
-        xn = np.empty((T, 0), npdtype)
+        xn = np.empty((T, 0), _NUMPY[io])
     _launch(
         loops.backward_chunks,
         (xn, g, gsT, s0, prm,
-         gx.view(T, M).numpy() if want_gx else np.empty((1, 1), npdtype), gs0, gprm),
+         _bits(gx.view(T, M)) if want_gx else np.empty((1, 1), _NUMPY[io]), gs0, gprm),
         M,
         T * M,
         _backward_block(T, loops.scratch, npdtype.itemsize),
@@ -878,7 +900,7 @@ class _Compiler:
             if plan.params[k].requires_grad and plan.program.bwd_outputs[1 + F + k] is not None
         )  # fmt: skip
         backward = Variant(variant.per_neuron, variant.hoisted_kinds, True,
-                           plan.call.x.requires_grad, pgrads)  # fmt: skip
+                           plan.call.x.requires_grad, pgrads, variant.bf16)  # fmt: skip
         if torch.is_grad_enabled() and plan.program.differentiable[0]:
             self.request(plan.program, backward, "backward", plan.work)
         return "the CPU loops of this model are being compiled in the background; the reference runs meanwhile"  # noqa: E501
@@ -926,20 +948,21 @@ def _warm(program: Program, variant: Any, part: str, work: torch.dtype) -> None:
     """Compile (or load from numba's cache) the loops of ``variant``: run them on one neuron
     for one step, through the very path a real call takes."""
     npdtype = _NUMPY[work]
+    io = np.dtype(np.uint16) if variant.bf16 else npdtype  # (bfloat16 sequences: their bits)
     F = max(program.n_state, 1)
     loops = _loops(program, variant, part)
-    x = np.zeros((1, 1), npdtype)
+    x = np.zeros((1, 1), io)
     prm = np.zeros((max(program.n_hoisted, 1), 1), npdtype)
     if part == "forward":
-        args = (x, np.empty((1, 1), npdtype), np.zeros((F, 1), npdtype), prm,
+        args = (x, np.empty((1, 1), io), np.zeros((F, 1), npdtype), prm,
                 np.zeros((F, 1), npdtype))  # fmt: skip
         _launch(loops.forward_chunks, args, 1, 1, 16, loops.module)
         _warm_threads(loops.module, loops.forward_chunks, args)
         return
-    gout = np.zeros((1, 1), npdtype)
+    gout = np.zeros((1, 1), io if variant.gt else npdtype)
     gprm = np.zeros((max(len(variant.pgrads), 1), 1), np.float64)
     args = (x, gout, np.zeros((F, 1), npdtype), np.zeros((F, 1), npdtype), prm,
-            np.empty((1, 1), npdtype), np.empty((F, 1), npdtype), gprm)  # fmt: skip
+            np.empty((1, 1), io), np.empty((F, 1), npdtype), gprm)  # fmt: skip
     _launch(loops.backward_chunks, args, 1, 1, 16, loops.module)
     _warm_threads(loops.module, loops.backward_chunks, args)
 

@@ -1,10 +1,20 @@
 """The Triton backend: fused GPU sequence kernels behind :func:`norse.torch.kernels.run`.
 
-Registered as ``"triton"``. Under ``backend="auto"`` it takes CUDA inputs only (and only when
-the kernels are compiled, not interpreted); CPU tensors go to the CPU backend. Naming ``backend="triton"`` explicitly also runs CPU tensors when
-``TRITON_INTERPRET=1`` is set (Triton's interpreter, which is how the tests run it without a
-GPU). The kernels live in :mod:`norse.torch.kernels.triton`; this module imports ``triton``
-only when it is asked to run something, so it imports cleanly where triton is missing.
+Registered as ``"triton"``. Like the CPU backend it runs any elementwise step, never naming a
+model: :mod:`norse.torch.kernels._graph` traces the step and its vector-Jacobian product,
+:mod:`norse.torch.kernels.triton` turns them into a forward and a backward kernel. One
+program of the forward kernel runs a block of neurons through all steps with their state in
+registers; backward recomputes the few values the adjoint needs of every step into a scratch
+buffer, then runs the adjoint backwards in time. Gradients: the input, the initial state and
+every parameter tensor that requires grad (summed over time per neuron in the kernel, reduced
+to the parameter's shape here). float16 and bfloat16 inputs are computed in float32, float32
+in float32 and float64 in float64; outputs and states have the input's dtype.
+
+Under ``backend="auto"`` it takes CUDA inputs only (and only when the kernels are compiled,
+not interpreted); CPU tensors go to the CPU backend. Naming ``backend="triton"`` explicitly
+also runs CPU tensors when ``TRITON_INTERPRET=1`` is set (Triton's interpreter, which is how
+the tests run it without a GPU). This module imports ``triton`` only when it is asked to run
+something, so it imports cleanly where triton is missing.
 
 Example:
     >>> from norse.torch.kernels import Call
@@ -19,20 +29,21 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
-from .._spec import is_namedtuple
-from . import Call, register
+from . import Call, reference, register
+from ._graph import Program, Untraceable, flat, rebuild, trace
 
 __all__ = ["TritonBackend", "backend"]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-_INTS = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 @functools.cache
@@ -44,60 +55,276 @@ def _triton_installed() -> bool:
 def _interpreting() -> bool:
     """Whether the kernels run through Triton's CPU interpreter.
 
-    Triton fixes this when a kernel module is imported, so once they are imported, ask them.
+    Triton fixes this when the kernel package is imported, so once it is imported, ask it.
     """
-    common = sys.modules.get("norse.torch.kernels.triton._common")
-    if common is not None:
-        return common.INTERPRETED
+    kernels = sys.modules.get("norse.torch.kernels.triton")
+    if kernels is not None and hasattr(kernels, "INTERPRETED"):
+        return kernels.INTERPRETED
     return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _leaves(obj: Any, prefix: str) -> list[tuple[str, Any]]:
-    """``(path, value)`` for every field of a (nested) state or parameter tuple."""
-    if not is_namedtuple(obj):
-        return [(prefix, obj)]
-    out = []
-    for name, value in zip(obj._fields, obj, strict=True):
-        out.extend(_leaves(value, f"{prefix}.{name}"))
+# ----------------------------------------------------------------------------- checks
+class _Plan(NamedTuple):
+    """A call the kernels can run."""
+
+    program: Program
+    work: torch.dtype  # the kernels' dtype: float64 for float64 inputs, else float32
+    states: tuple[Tensor, ...]
+    params: tuple[Tensor, ...]
+
+
+class _Invalid(NamedTuple):
+    """Bad input: the reference runs it, so that the user sees the reference's error."""
+
+    why: str
+
+
+def _fits(shape: torch.Size, nshape: torch.Size) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``nshape``."""
+    if shape == nshape or not shape:
+        return True
+    if len(shape) > len(nshape):
+        return False
+    return all(a == 1 or a == b for a, b in zip(reversed(shape), reversed(nshape), strict=False))
+
+
+def _on(value: Tensor, device: torch.device) -> bool:
+    """Whether ``value`` can meet the input on ``device`` (0-dim CPU tensors can)."""
+    return value.device == device or (value.dim() == 0 and value.device.type == "cpu")
+
+
+def _prepare(call: Call) -> _Plan | _Invalid | str:  # noqa: C901 - one list of checks
+    """Decide from metadata only: a plan, bad input, or the reason the kernels cannot run it."""
+    if not _triton_installed():
+        return "triton is not installed (pip install triton)"
+    x = call.x
+    if not isinstance(x, Tensor) or x.dim() < 1:
+        return _Invalid("the input needs a time dimension")
+    if x.layout != torch.strided:
+        return "the input is sparse; the fused kernels need dense input"
+    explicit = getattr(call, "explicit", False)
+    if not x.is_cuda and not (explicit and _interpreting()):
+        return "the input is not on a CUDA device"
+    if not explicit and _interpreting():
+        # never the fastest path: only on request
+        return "Triton runs through its CPU interpreter (TRITON_INTERPRET=1)"
+    if call.record_states:
+        return (
+            "record_states=True needs the state of every step; the fused kernels keep only the last"
+        )
+    if call.weights:
+        return "recurrent layers (with input and recurrent weights) run on the reference"
+    if x.dtype not in _FLOATS:
+        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return "functorch transforms (vmap, grad, jvp) run on the reference"
+    if getattr(forward_ad, "_current_level", -1) >= 0:
+        return "forward-mode AD (dual tensors) runs on the reference"
+    if x.shape[0] == 0:
+        return _Invalid("the input has no time steps")
+    dt = call.dt
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
+        return f"dt must be a python number for the fused path, got {type(dt).__name__}"
+    state = call.state
+    if not isinstance(state, tuple):
+        return _Invalid("the state is not a state tuple")
+    nshape = x.shape[1:]
+    scalar_state = False
+    states = flat(state)
+    for s in states:
+        if not isinstance(s, Tensor):
+            return f"a state field is a {type(s).__name__}, not a tensor"
+        if s.layout != torch.strided:
+            return "a state field is sparse"
+        if s.device != x.device:
+            return f"a state field is on {s.device} but the input is on {x.device}"
+        if s.dtype != x.dtype:
+            return f"the state has dtype {s.dtype} but the input {x.dtype}"
+        if not _fits(s.shape, nshape):
+            return _Invalid("a state field does not fit the input")
+        scalar_state = scalar_state or s.dim() == 0
+    params = [v for v in flat(call.p) if isinstance(v, Tensor)]
+    for value in params:
+        if value.layout != torch.strided:
+            return "a parameter is sparse"
+        if not _on(value, x.device):
+            return f"a parameter is on {value.device} but the input is on {x.device}"
+        if value.is_complex():
+            return f"a parameter has dtype {value.dtype}"
+        if not _fits(value.shape, nshape):
+            return _Invalid("a parameter does not fit the input")
+        wider = value.is_floating_point() and value.dtype.itemsize > x.dtype.itemsize
+        # A wider per-neuron parameter would promote the outputs; a wider scalar one meeting a
+        # scalar state is combined in the wider dtype before the first step's broadcast.
+        if wider and (value.dim() > 0 or scalar_state):
+            return f"a parameter has dtype {value.dtype}, wider than the input's {x.dtype}"
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    try:
+        program = trace(call.step, state, call.p, float(dt), work)
+    except Untraceable as e:
+        return str(e)
+    return _Plan(program, work, tuple(states), tuple(params))
+
+
+# ----------------------------------------------------------------------------- packing
+def _rows(values: tuple[Any, ...], nshape: torch.Size, N: int, dtype: torch.dtype,
+          device: torch.device) -> Tensor:  # fmt: skip
+    """``values`` (each broadcastable to the neurons) as the rows of an ``(len, N)`` tensor."""
+    out = torch.empty((max(len(values), 1), N), dtype=dtype, device=device)
+    for k, v in enumerate(values):
+        out[k].view(nshape).copy_(v.detach() if isinstance(v, Tensor) else v)
     return out
 
 
-def _signature(obj: Any) -> Any:
-    if isinstance(obj, Tensor):
-        return (obj.dtype, tuple(obj.shape))
-    if isinstance(obj, tuple):
-        return (type(obj), tuple(_signature(o) for o in obj))
-    if isinstance(obj, (bool, int, float)):
-        return type(obj)
-    return obj
+def _hoisted(program: Program, params: tuple[Tensor, ...], nshape: torch.Size, N: int,
+             work: torch.dtype, device: torch.device) -> tuple[Tensor, bool, tuple[str, ...]]:  # fmt: skip
+    """The hoisted values (the prologue on the real parameter tensors, every call: parameters
+    may change in place in ways no version counter sees) as ``(H, 1)`` rows, all shared by
+    the neurons, or ``(H, N)`` if any is per neuron; with whether they are per neuron and the
+    kind of each."""
+    with torch.no_grad():
+        values = [
+            v if isinstance(v, Tensor) else torch.as_tensor(v) for v in program.prologue(*params)
+        ]
+    kinds = tuple(
+        "b" if v.dtype == torch.bool else ("f" if v.is_floating_point() else "i") for v in values
+    )
+    if any(v.numel() > 1 for v in values):
+        return _rows(tuple(values), nshape, N, work, device), True, kinds
+    if not values:
+        return torch.zeros((1, 1), dtype=work, device=device), False, kinds
+    # (through float64, which holds every value exactly: one rounding to the working dtype;
+    # values all on the CPU, such as python numbers, cross to the device in one copy)
+    where = "cpu" if all(v.device.type == "cpu" for v in values) else device
+    column = torch.stack([v.detach().to(where, torch.float64).reshape(1) for v in values])
+    return column.to(device, work), False, kinds
 
 
-def _tiny(obj: Any) -> Any:
-    """A one-element CPU stand-in for every tensor in ``obj``: same dtype and number of
-    dimensions, which is all that torch's type promotion looks at."""
-    if isinstance(obj, Tensor):
-        return torch.ones((1,) * obj.dim(), dtype=obj.dtype)
-    if is_namedtuple(obj):
-        return type(obj)(*[_tiny(o) for o in obj])
-    return obj
+def _as(t: Tensor, dtype: torch.dtype) -> Tensor:
+    return t if t.dtype == dtype else t.to(dtype)
 
 
+def _time_rows(x: Tensor, T: int, N: int) -> Tensor:
+    """``x`` as ``(T, N)`` rows with contiguous neurons (a view when it can be)."""
+    x2 = x.detach().reshape(T, N)
+    if N > 1 and x2.stride(1) != 1:
+        x2 = x2.contiguous()
+    return x2
+
+
+class _FusedSequence(torch.autograd.Function):
+    """``(x, *state fields, *parameter tensors) -> (out, *final state fields)`` over all steps."""
+
+    @staticmethod
+    def forward(ctx: Any, plan: _Plan, x: Tensor, *inputs: Tensor) -> tuple[Tensor, ...]:
+        from .triton import Variant, kernels, launch
+
+        program = plan.program
+        F = program.n_state
+        states, params = inputs[:F], inputs[F:]
+        work, device = plan.work, x.device
+        T, nshape = x.shape[0], x.shape[1:]
+        N = math.prod(nshape)
+        # (fresh tensors, no views: the caller may modify the outputs in place)
+        out = torch.empty(x.shape, dtype=x.dtype, device=device)
+        final = [torch.empty(nshape, dtype=x.dtype, device=device) for _ in range(F)]
+        prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, N, work, device)
+        ctx.variant = Variant(per_neuron, kinds, work == torch.float64)
+        if N > 0:
+            x2 = _time_rows(x, T, N)
+            s0 = _rows(tuple(states), nshape, N, work, device)
+            k = kernels(program, ctx.variant, "forward")
+            launch(k.kernel, N, work, device, x2, out, s0, prm, N, T, x2.stride(0), *final)
+        ctx.set_materialize_grads(False)
+        ctx.plan = plan
+        ctx.prm = prm
+        ctx.shape = x.shape
+        ctx.save_for_backward(x, *states, *params)
+        if not program.differentiable[0]:
+            ctx.mark_non_differentiable(out)
+        return out, *final
+
+    @staticmethod
+    def backward(ctx: Any, gout: Tensor | None, *gstate: Tensor | None) -> tuple[Any, ...]:
+        from .triton import Variant, kernels, launch
+
+        plan: _Plan = ctx.plan
+        program = plan.program
+        F, P = program.n_state, program.n_params
+        x, *rest = ctx.saved_tensors
+        states, params = rest[:F], rest[F:]
+        work, device = plan.work, x.device
+        shape = ctx.shape
+        T, nshape = shape[0], shape[1:]
+        N = math.prod(nshape)
+        needs = ctx.needs_input_grad  # (plan, x, *states, *params)
+        want_gx = needs[1]
+        pgrads = tuple(
+            k for k in range(P) if needs[2 + F + k] and program.bwd_outputs[1 + F + k] is not None
+        )
+        grads: list[Any] = [None] * len(needs)
+        if N == 0:
+            for k, need in enumerate(needs[1:], start=1):
+                if need:
+                    grads[k] = torch.zeros_like(([x, *states, *params])[k - 1])
+            return tuple(grads)
+        dummy = torch.empty(1, dtype=work, device=device)
+        if gout is not None:
+            go = gout.detach().reshape(T, N)
+            if N > 1 and go.stride(1) not in (0, 1):
+                go = go.contiguous()
+            stride_got, stride_gon = go.stride()
+        else:
+            go, stride_got, stride_gon = dummy, 0, 0
+        variant = Variant(ctx.variant.per_neuron, ctx.variant.hoisted_kinds, ctx.variant.wide,
+                          gout is not None, want_gx, pgrads)  # fmt: skip
+        k = kernels(program, variant, "backward")
+        gsT = torch.zeros((max(F, 1), N), dtype=work, device=device)
+        for j, gj in enumerate(gstate):
+            if gj is not None:
+                gsT[j].view(nshape).copy_(gj.detach())
+        s0 = _rows(tuple(states), nshape, N, work, device)
+        x2 = _time_rows(x, T, N) if k.uses_x else dummy
+        stride_xt = x2.stride(0) if k.uses_x else 0
+        gx = torch.empty((T, N), dtype=x.dtype, device=device) if want_gx else dummy
+        gs0 = torch.empty((max(F, 1), N), dtype=work, device=device)
+        gp = torch.empty((max(len(pgrads), 1), N), dtype=work, device=device)
+        sc = torch.empty((k.scratch, T, N), dtype=work, device=device) if k.scratch else dummy
+        launch(
+            k.kernel, N, work, device,
+            x2, go, gsT, s0, ctx.prm, gx, gs0, gp, sc,
+            N, T, stride_xt, stride_got, stride_gon,
+            (T - 1) * stride_xt, (T - 1) * stride_got, (T - 1) * N, T * N,
+            backward=True,
+        )  # fmt: skip
+        if want_gx:
+            grads[1] = gx.view(shape)
+        for j, s in enumerate(states):
+            if needs[2 + j]:
+                gj = gs0[j].view(nshape).sum_to_size(s.shape)
+                grads[2 + j] = _as(gj, s.dtype)
+        for q, j in enumerate(pgrads):
+            src = params[j]
+            # (summed over the neurons in float64: they are many)
+            gj = gp[q].to(torch.float64).view(nshape).sum_to_size(src.shape)
+            grads[2 + F + j] = _as(gj, src.dtype).to(src.device)
+        return tuple(grads)
+
+
+# ----------------------------------------------------------------------------- backend
 class TritonBackend:
-    """Decides whether the Triton kernels can run a call, and runs it.
+    """The ``"triton"`` backend of :func:`norse.torch.kernels.run`.
 
     Example:
         >>> isinstance(backend, TritonBackend)
         True
     """
 
-    def __init__(self) -> None:
-        self._dtypes: dict[Any, torch.dtype | str] = {}
-
-    # --------------------------------------------------------------------- selection
     def unsupported(self, call: Call) -> str | None:
         """The reason this backend cannot run ``call``, or ``None`` if it can.
 
-        Checks metadata only (devices, dtypes, shapes, names), never tensor values.
+        Checks metadata only (devices, dtypes, shapes, the step's traced program), never
+        tensor values.
 
         Example:
             >>> from norse.torch.kernels import Call
@@ -107,128 +334,11 @@ class TritonBackend:
             >>> backend.unsupported(call)
             'the input is not on a CUDA device'
         """
-        if not _triton_installed():
-            return "triton is not installed (pip install triton)"
-        x = call.x
-        if not isinstance(x, Tensor):
-            return f"the input is a {type(x).__name__}, not a torch.Tensor"
-        if x.layout != torch.strided:
-            return "the input is sparse; the fused kernels need dense input"
-        explicit = getattr(call, "explicit", False)
-        if not x.is_cuda and not (explicit and _interpreting()):
-            return "the input is not on a CUDA device"
-        if not explicit and _interpreting():
-            # never the fastest path: only on request
-            return "Triton runs through its CPU interpreter (TRITON_INTERPRET=1)"
-        if call.record_states:
-            return "record_states=True needs the state of every step; the fused kernels keep only the last"
-        if call.weights:
-            return "recurrent layers (with input and recurrent weights) have no Triton kernel"
-        spec = call.spec
-        if spec is None:
-            return "the layer has no neuron model spec (a user-defined activation)"
-        from .triton import KERNELS
+        plan = call.memo["triton"] = _prepare(call)
+        return plan if isinstance(plan, str) else None
 
-        if spec.name not in KERNELS:
-            return f"no Triton kernel for the {spec.name!r} model"
-        if call.step is not spec.step:
-            return (
-                "the layer runs a step function other than the model's own "
-                "(for instance method='adjoint'); only the reference loop runs it"
-            )
-        if x.dtype not in _FLOATS and x.dtype not in _INTS:
-            return f"input dtype {x.dtype} is not supported (use float16, bfloat16, float32 or float64)"
-        if x.dim() < 1 or x.numel() == 0:
-            return (
-                f"the input has shape {tuple(x.shape)}; the kernels need T >= 1 steps and neurons"
-            )
-        if not isinstance(call.state, spec.state):
-            return f"the state is a {type(call.state).__name__}, not a {spec.state.__name__}"
-        reason = self._check_leaves(call)
-        if reason is not None:
-            return reason
-        from .triton import kernel_module
-        from .triton._common import METHOD_IDS
-
-        method = getattr(call.p, "method", None)
-        if method is not None and method not in METHOD_IDS:
-            return f"method {method!r} has no surrogate in the Triton kernels"
-        check = getattr(kernel_module(spec.name), "unsupported", None)
-        reason = check(call.p) if check is not None else None
-        if reason is not None:
-            return reason
-        dtype = self._out_dtype(call)
-        return dtype if isinstance(dtype, str) else None
-
-    def _check_leaves(self, call: Call) -> str | None:
-        device = call.x.device
-        for path, value in _leaves(call.state, "state") + _leaves(call.p, "p"):
-            if isinstance(value, Tensor):
-                if value.layout != torch.strided:
-                    return f"{path} is sparse"
-                if value.dtype not in _FLOATS and value.dtype not in _INTS:
-                    return f"{path} has dtype {value.dtype}, which the kernels do not support"
-                if value.device != device and not (value.dim() == 0 and value.device.type == "cpu"):
-                    return f"{path} is on {value.device} but the input is on {device}"
-        return None
-
-    def _out_dtype(self, call: Call) -> torch.dtype | str:
-        """The dtype the reference returns, found by running its step once on one-element
-        stand-ins (cached per signature).
-
-        Also rejects state and parameter shapes that do not broadcast to the input's neuron
-        shape, and steps that fail or return mixed dtypes: the reference then runs and reports
-        its own error.
-        """
-        x = call.x
-        try:
-            # the time dimension does not matter: one entry per neuron shape and dtypes
-            x_sig = (x.dtype, tuple(x.shape[1:]))
-            key = (call.step, x_sig, _signature(call.state), _signature(call.p))
-            hash(key)
-        except TypeError:
-            key = None
-        if key is not None and key in self._dtypes:
-            return self._dtypes[key]
-        result = self._probe(call)
-        if key is not None:
-            if len(self._dtypes) >= 4096:  # bounded: shapes may vary from call to call
-                self._dtypes.clear()
-            self._dtypes[key] = result
-        return result
-
-    def _probe(self, call: Call) -> torch.dtype | str:
-        x = call.x
-        nshape = tuple(x.shape[1:])
-        for path, value in _leaves(call.state, "state") + _leaves(call.p, "p"):
-            if isinstance(value, Tensor):
-                shape = tuple(value.shape)
-                fits = len(shape) <= len(nshape) and all(
-                    s in (1, n) for s, n in zip(reversed(shape), reversed(nshape), strict=False)
-                )
-                if not fits:
-                    return (
-                        f"{path} has shape {tuple(value.shape)}, which does not broadcast to the "
-                        f"neuron shape {nshape}"
-                    )
-        try:
-            with torch.no_grad():
-                out, state = call.step(
-                    _tiny(x.select(0, 0)), _tiny(call.state), _tiny(call.p), call.dt
-                )
-        except Exception as e:  # the reference reports it properly
-            return f"the reference step rejects this input ({type(e).__name__}: {e})"
-        for path, value in [("output", out)] + _leaves(state, "state"):
-            if not isinstance(value, Tensor) or value.dtype != out.dtype:
-                return (
-                    f"the step returns {path} in a different dtype than its output "
-                    "(mixed dtypes in the input, state and parameters)"
-                )
-        return out.dtype
-
-    # --------------------------------------------------------------------- execution
     def run(self, call: Call) -> tuple[Tensor, Any]:
-        """Run ``call`` through the model's fused kernels.
+        """Run ``call`` through the fused kernels: ``(outputs of every step, last state)``.
 
         Example:
             >>> from norse.torch.kernels import Call
@@ -241,13 +351,14 @@ class TritonBackend:
             >>> z.sum(0)  # doctest: +SKIP
             tensor([3., 3.], device='cuda:0')
         """
-        from .triton import kernel_module
-
-        dtype = self._out_dtype(call)
-        if isinstance(dtype, str):
-            raise NotImplementedError(f"backend='triton' cannot run this call: {dtype}")
-        module = kernel_module(call.spec.name)
-        return module.SEQUENCE(call.x, call.state, call.p, call.dt, dtype)
+        plan = call.memo.pop("triton", None) or _prepare(call)
+        if isinstance(plan, str):
+            raise NotImplementedError(f"backend='triton' cannot run this call: {plan}")
+        if isinstance(plan, _Invalid):
+            # Let the reference raise its own error for bad input (or run it, if it can).
+            return reference.run(call.step, call.x, call.state, call.p, call.dt)
+        out, *final = _FusedSequence.apply(plan, call.x, *plan.states, *plan.params)
+        return out, rebuild(call.state, final)
 
 
 #: The registered instance.

@@ -1,42 +1,119 @@
-"""Fused Triton sequence kernels (GPU; CPU through ``TRITON_INTERPRET=1``), one module per model.
+"""Fused Triton sequence kernels (GPU; CPU through ``TRITON_INTERPRET=1``), for any traced step.
 
-Each model module holds its ``@triton.jit`` forward and backward kernels, one
-``torch.autograd.Function`` and a launcher ``<model>_sequence(x, state, p, dt, out_dtype)``.
-The modules import ``triton`` at the top, so import them only through :func:`kernel_module`
-once :mod:`norse.torch.kernels.triton_backend` has found triton; this package itself imports
-nothing heavy.
+Nothing here names a neuron model: :mod:`norse.torch.kernels._graph` traces the model's step
+and its vector-Jacobian product into elementwise programs, :mod:`._source` writes a forward
+and a backward ``@triton.jit`` kernel for them, and :func:`kernels` writes that source to the
+cache directory (``triton.jit`` reads the source of what it compiles) and imports it. The
+autograd function that launches them is in :mod:`norse.torch.kernels.triton_backend`.
+
+This package imports ``triton``; :mod:`norse.torch.kernels.triton_backend` imports it only
+once it has found triton installed.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+import contextlib
+import threading
+from typing import Any, NamedTuple
 
-__all__ = ["KERNELS", "kernel_module"]
+import torch
+import triton
+import triton.language as tl
 
-#: Model name (``NeuronSpec.name``) -> module in this package holding its kernels.
-KERNELS: dict[str, str] = {
-    "lif": "lif",
-    "lif_box": "lif_box",
-    "li": "leaky_integrator",
-    "li_box": "leaky_integrator_box",
-    "lif_refrac": "lif_refrac",
-    "iaf": "iaf",
-}
+from .._graph import Program
+from ._source import Variant
+
+__all__ = ["INTERPRETED", "Kernels", "Variant", "kernels", "launch", "libdevice"]
 
 
-def kernel_module(name: str) -> ModuleType:
-    """The kernel module for the model called ``name`` (imports triton).
+@triton.jit
+def _probe(x):
+    pass
 
-    Example:
-        >>> kernel_module("lif").__name__
-        'norse.torch.kernels.triton.lif'
+
+#: Whether the kernels run through Triton's CPU interpreter (``TRITON_INTERPRET=1`` when this
+#: package was imported); then they take CPU tensors, and cannot be compiled for a GPU.
+INTERPRETED: bool = not isinstance(_probe, triton.runtime.JITFunction)
+
+if INTERPRETED:
+    from . import _interpreter_math as libdevice
+else:
+    from triton.language.extra import libdevice  # noqa: F401 - the generated kernels' import
+
+
+class Kernels(NamedTuple):
+    """One generated module's kernel and what the host needs to know about it."""
+
+    kernel: Any
+    scratch: int  # values backward stores per step (rows of its scratch buffer)
+    uses_x: bool  # backward reads the input
+
+
+_MODULES: dict[Any, Kernels] = {}
+_PROGRAMS: dict[int, Program] = {}  # (keeps the ids in the keys valid)
+_LOCK = threading.Lock()
+
+
+def kernels(program: Program, variant: Variant, part: str) -> Kernels:
+    """The ``part`` (``"forward"`` or ``"backward"``) kernel of ``program`` for ``variant``."""
+    key = (id(program), variant, part)
+    found = _MODULES.get(key)
+    if found is None:
+        from ..cpu import _import_source
+        from ._source import source
+
+        with _LOCK:
+            found = _MODULES.get(key)
+            if found is None:
+                text, facts = source(program, variant, part)
+                module = _import_source(f"norse_triton_{part}", text)
+                found = Kernels(getattr(module, part), facts["scratch"], facts["uses_x"])
+                _MODULES[key] = found
+                _PROGRAMS[id(program)] = program
+    return found
+
+
+_TL = {torch.float32: tl.float32, torch.float64: tl.float64}
+_SM_COUNT: dict[int, int] = {}
+
+
+def _sm_count(device: torch.device) -> int:
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNT:
+        _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    return _SM_COUNT[index]
+
+
+def _config(N: int, device: torch.device, backward: bool) -> tuple[int, int]:
+    """``(neurons per program, warps)``."""
+    if device.type == "cuda" and not INTERPRETED:
+        # The time loop is bound by memory latency: many small programs (at least two per SM
+        # when there are enough neurons) keep the most loads in flight. Two neurons per
+        # thread forward; one backward, which keeps more values per neuron in registers.
+        block = triton.next_power_of_2(triton.cdiv(N, 2 * _sm_count(device)))
+        block = max(64, min(256, block))
+        return block, block // (32 if backward else 64)
+    # The interpreter runs one program at a time: few, large programs are fastest.
+    return max(16, min(1024, triton.next_power_of_2(N))), 4
+
+
+def launch(kernel: Any, N: int, work: torch.dtype, device: torch.device, *args: Any,
+           backward: bool = False) -> None:  # fmt: skip
+    """Run ``kernel(*args, DT=..., BLOCK=...)`` over ``N`` neurons on ``device``.
+
+    Fused multiply-add contraction is off: the kernels round every operation like the
+    reference's separate torch operations (and backward's recomputed states are forward's).
     """
-    try:
-        module = KERNELS[name]
-    except KeyError:
-        raise ValueError(
-            f"no Triton kernel for the {name!r} model; the models with one are "
-            f"{', '.join(map(repr, KERNELS))}"
-        ) from None
-    return importlib.import_module(f"{__name__}.{module}")
+    block, warps = _config(N, device, backward)
+    grid = (triton.cdiv(N, block),)
+    if INTERPRETED:
+        import numpy as np
+
+        # (numpy warns where the GPU silently overflows, e.g. exp in the lanes past N)
+        guard: Any = np.errstate(all="ignore")
+    elif device.type == "cuda":
+        guard = torch.cuda.device(device)
+    else:
+        guard = contextlib.nullcontext()
+    with guard:
+        kernel[grid](*args, DT=_TL[work], BLOCK=block, num_warps=warps, enable_fp_fusion=False)
