@@ -86,6 +86,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _settle() -> None:
+    """Wait for the kernels ``backend="auto"`` compiles in the background on first use (the
+    benchmark times the steady state; ``bench_first_call.py`` times the first call)."""
+    cpu = sys.modules.get("norse.torch.kernels.cpu")
+    compiler = getattr(cpu, "_COMPILER", None)
+    if compiler is not None:
+        compiler.wait()
+
+
 def _time(fn: Callable[[], object], number: int, device: torch.device) -> float:
     """Seconds per call of ``fn``, averaged over ``number`` back-to-back calls."""
     _sync(device)
@@ -165,6 +174,9 @@ def measure_layer(
         fn = fwd_bwd(layer)
         try:
             _time(fn, 1, device)  # warm-up: compiles or loads a fused kernel
+            _settle()
+            _time(fn, 1, device)  # (the backward variants the first call asked for)
+            _settle()
             once = _time(fn, 1, device)
         except NotImplementedError as e:
             result[f"{backend}_error"] = _reason(e)
@@ -175,6 +187,9 @@ def measure_layer(
         runs[backend] = fn
         # Short calls repeat back to back so that one sample lasts about ``target`` seconds.
         number[backend] = max(1, min(50, int(target / max(once, 1e-6))))
+    if "auto" in runs:  # (again, after the warm-up: the first call runs the reference while
+        # the kernels compile in the background)
+        result["auto_ran"] = auto_choice(layers["auto"], x)
     samples: dict[str, list[float]] = {b: [] for b in runs}
     for _ in range(repeat):
         for backend, fn in runs.items():

@@ -321,11 +321,13 @@ class Cut(NamedTuple):
     kinds: dict[str, str]
 
 
-#: Operations cheap enough to redo in the adjoint rather than store (no calls into libm).
+#: Operations cheap enough to redo in the adjoint rather than store (no calls into libm:
+#: the adjoint's loop stays vectorised; a division costs less than a stored value's traffic).
 _CHEAP = {
     "add", "sub", "mul", "neg", "cast", "const", "gt", "lt", "ge", "le", "eq", "ne", "where",
     "abs", "relu", "add_alpha", "sub_alpha", "logical_not", "logical_and", "logical_or",
     "maximum", "minimum", "clamp", "clamp_min", "clamp_max", "heaviside", "sign", "sgn",
+    "div", "reciprocal", "pow", "sqrt", "rsqrt",
 }  # fmt: skip
 
 

@@ -168,9 +168,10 @@ def _fused_sequence_backward(
     found: list[Any] | None = None
     if isinstance(plan, cpu._Plan):
         with torch.no_grad():
-            _, _, prm, variant = cpu._forward(plan, x, plan.states, plan.params)
+            nshape = x.shape[1:]
+            prm, _, _ = cpu._hoisted(plan.program, plan.params, nshape, nshape.numel(), plan.work)
             found = cpu._backward(plan, x, plan.states, plan.params, needs, grads[0],
-                                  grads[1:], prm, variant)  # fmt: skip
+                                  grads[1:], prm, plan.forward_variant())  # fmt: skip
     if found is None:
         found = _reference_vjp(call, inputs, grads, needs)
     return [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, found, strict=True)]

@@ -37,6 +37,7 @@ import math
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -548,20 +549,27 @@ def _import_source(prefix: str, source: str) -> Any:
     mod = sys.modules.get(module)
     if mod is not None:
         return mod
-    path = _cache_directory() / f"{module}.py"
-    if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(module, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[module] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules[module]
-        raise
-    return mod
+    with _IMPORT_LOCK:  # (the background compiler and a caller may ask at once)
+        mod = sys.modules.get(module)
+        if mod is not None:
+            return mod
+        path = _cache_directory() / f"{module}.py"
+        if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(module, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[module] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[module]
+            raise
+        return mod
+
+
+_IMPORT_LOCK = threading.RLock()
 
 
 class _Loops(NamedTuple):
@@ -919,6 +927,20 @@ class _Compiler:
                 self._thread.start()
 
     def _work(self) -> None:
+        # Compiling is Python code (numba's front end) that holds the GIL; every torch
+        # operation of the caller's thread releases it and then waits for it for up to a
+        # switch interval (5 ms by default). A short interval while compiling keeps the
+        # reference loop of the caller at nearly its own speed.
+        # The call that asked goes on first, undisturbed (a first call takes tens of ms).
+        time.sleep(_START_DELAY)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, _SWITCH_INTERVAL))
+        try:
+            self._drain()
+        finally:
+            sys.setswitchinterval(interval)
+
+    def _drain(self) -> None:
         while True:
             with self._lock:
                 if not self._queue:
@@ -975,6 +997,9 @@ def _warm_threads(module: str, fn: Any, args: tuple) -> None:
             omp.trampoline(module, fn.__name__, (*args, np.zeros(2, np.int64),
                                                  np.zeros(1, np.int64), 16))  # fmt: skip
 
+
+_SWITCH_INTERVAL = 1e-4  # seconds
+_START_DELAY = 0.25  # seconds
 
 #: ``NORSE_CPU_COMPILE=sync`` compiles in the caller under ``backend="auto"`` too.
 _BACKGROUND = os.environ.get("NORSE_CPU_COMPILE", "background").strip().lower() != "sync"
