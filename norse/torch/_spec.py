@@ -31,6 +31,21 @@ class RecurrentStep(Protocol):
     ) -> Any: ...
 
 
+class NirNeuron(NamedTuple):
+    """How a neuron model maps to a NIR node, stated in the model's own file.
+
+    ``node``: the NIR node class's name (``"CubaLIF"``); ``export(p, dt, shape, input_scale)
+    -> node``; ``load(node, dt, reset_method, who) -> (p, input_scale)``; ``time_constants``:
+    the node fields (seconds) that explicit Euler needs above ``dt``. (Names, not classes,
+    so that the model's file does not import ``nir``; see ``norse.torch.utils.nir_mapping``.)
+    """
+
+    node: str
+    export: Callable[..., Any]
+    load: Callable[..., Any]
+    time_constants: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class NeuronSpec:
     """Everything the shared machinery needs to know about one neuron model.
@@ -54,7 +69,7 @@ class NeuronSpec:
         full_fields: state fields that must have the neurons' shape when a state is passed in
             (no 0-dim value): the recurrent spikes ``z`` go through ``recurrent_weights``, and a
             decay-first model computes its output from the state alone.
-        nir: optional NIR mapping object (see ``norse.torch.utils.export_nir``).
+        nir: the model's NIR mapping (a :class:`NirNeuron`), if it has one.
         example: keyword arguments every module class of the model needs at construction
             (on top of ``input_size, hidden_size`` for the recurrent ones), for tests,
             benchmarks and docs; ``{}`` when the modules build without arguments.

@@ -15,10 +15,12 @@ input that brings the voltage exactly to the threshold does not spike. The recur
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from .._spec import NeuronSpec
+from .._spec import NeuronSpec, NirNeuron
 from ..utils import pytree
 from .threshold import threshold
 
@@ -141,6 +143,39 @@ def _rest(p: IAFParameters, recurrent: bool) -> IAFState | IAFFeedForwardState:
     return IAFFeedForwardState(v=p.v_reset)
 
 
+# ----------------------------------------------------------------------------- NIR
+def _nir_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
+    import nir
+
+    from ..utils.nir_mapping import _metadata, _per_neuron, _scale_or_one
+
+    who = "to_nir (IAF)"
+    return nir.IF(
+        r=_scale_or_one(input_scale, shape) / dt,
+        v_threshold=_per_neuron(p.v_th, shape, "v_th", who),
+        v_reset=_per_neuron(p.v_reset, shape, "v_reset", who),
+        metadata=_metadata(p),
+    )
+
+
+def _nir_load(node: Any, dt: float, reset_method: Any, who: str) -> tuple[Any, Any]:
+    from ..utils.nir_mapping import _f64, _surrogate, _to_tensor
+    from .reset import reset_value
+
+    if reset_method is not reset_value:
+        name = getattr(reset_method, "__name__", repr(reset_method))
+        raise ValueError(
+            f"{who}: IF nodes import as IAF neurons, which reset to v_reset; "
+            f"reset_method={name} is only available for NIR LIF nodes (LIFBox)"
+        )
+    p = IAFParameters(
+        v_th=_to_tensor(node.v_threshold),
+        v_reset=_to_tensor(node.v_reset),
+        **_surrogate(node.metadata or {}, IAFParameters._fields),
+    )
+    return p, _f64(node.r) * dt
+
+
 SPEC = NeuronSpec(
     name="iaf",
     parameters=IAFParameters,
@@ -152,4 +187,5 @@ SPEC = NeuronSpec(
     recurrent_step=iaf_step,
     parameters_as_tensors=True,
     drive=0.6,
+    nir=NirNeuron("IF", _nir_export, _nir_load, ()),
 )

@@ -13,10 +13,12 @@ The step returns :math:`v_1` and the state :math:`(v_1, i_2)`. :func:`li_step` a
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from .._spec import NeuronSpec
+from .._spec import NeuronSpec, NirNeuron
 from ..utils import pytree
 
 __all__ = ["LIParameters", "LIState", "li_feed_forward_step", "li_step"]
@@ -122,6 +124,36 @@ def _rest(p: LIParameters, recurrent: bool) -> LIState:
     return LIState(v=p.v_leak, i=0.0)
 
 
+# ----------------------------------------------------------------------------- NIR
+def _nir_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
+    import nir
+    import numpy as np
+
+    from ..utils.nir_mapping import _per_neuron, _scale_or_one
+
+    who = "to_nir (LI)"
+    tau_syn = 1.0 / _per_neuron(p.tau_syn_inv, shape, "tau_syn_inv", who)
+    return nir.CubaLI(
+        tau_syn=tau_syn,
+        tau_mem=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
+        r=np.ones(shape),
+        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
+        w_in=_scale_or_one(input_scale, shape) * tau_syn / dt,
+    )
+
+
+def _nir_load(node: Any, dt: float, reset_method: Any, who: str) -> tuple[Any, Any]:
+    from ..utils.nir_mapping import _f64, _inverse, _to_tensor
+
+    p = LIParameters(
+        tau_syn_inv=_inverse(node.tau_syn, "tau_syn", who),
+        tau_mem_inv=_inverse(node.tau_mem, "tau_mem", who),
+        v_leak=_to_tensor(node.v_leak),
+    )
+    scale = _f64(node.r) * _f64(node.w_in) * dt / _f64(node.tau_syn)
+    return p, scale
+
+
 SPEC = NeuronSpec(
     name="li",
     parameters=LIParameters,
@@ -130,4 +162,5 @@ SPEC = NeuronSpec(
     rest=_rest,
     output="voltage",
     drive=1.0,
+    nir=NirNeuron("CubaLI", _nir_export, _nir_load, ("tau_syn", "tau_mem")),
 )

@@ -9,10 +9,12 @@ The step returns :math:`v_1` and the state :math:`(v_1)`. :func:`li_box_step` us
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from .._spec import NeuronSpec
+from .._spec import NeuronSpec, NirNeuron
 from ..utils import pytree
 
 __all__ = ["LIBoxParameters", "LIBoxState", "li_box_feed_forward_step", "li_box_step"]
@@ -81,6 +83,27 @@ def _rest(p: LIBoxParameters, recurrent: bool) -> LIBoxState:
     return LIBoxState(v=p.v_leak)
 
 
+# ----------------------------------------------------------------------------- NIR
+def _nir_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
+    import nir
+
+    from ..utils.nir_mapping import _per_neuron, _scale_or_one
+
+    who = "to_nir (LIBox)"
+    return nir.LI(
+        tau=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
+        r=_scale_or_one(input_scale, shape),
+        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
+    )
+
+
+def _nir_load(node: Any, dt: float, reset_method: Any, who: str) -> tuple[Any, Any]:
+    from ..utils.nir_mapping import _f64, _inverse, _to_tensor
+
+    p = LIBoxParameters(tau_mem_inv=_inverse(node.tau, "tau", who), v_leak=_to_tensor(node.v_leak))
+    return p, _f64(node.r)
+
+
 SPEC = NeuronSpec(
     name="li_box",
     parameters=LIBoxParameters,
@@ -89,4 +112,5 @@ SPEC = NeuronSpec(
     rest=_rest,
     output="voltage",
     drive=1.0,
+    nir=NirNeuron("LI", _nir_export, _nir_load, ("tau",)),
 )

@@ -26,10 +26,12 @@ The recurrent step adds :math:`W_{in} x + W_{rec} z_{t-1}` to the current instea
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from .._spec import NeuronSpec
+from .._spec import NeuronSpec, NirNeuron
 from ..utils import pytree
 from .threshold import threshold
 
@@ -304,6 +306,42 @@ def _adjoint_step(
     return step(input_tensor, state, input_weights, recurrent_weights, p, dt)
 
 
+# ----------------------------------------------------------------------------- NIR
+def _nir_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
+    import nir
+    import numpy as np
+
+    from ..utils.nir_mapping import _metadata, _per_neuron, _scale_or_one
+
+    who = "to_nir (LIF)"
+    tau_syn = 1.0 / _per_neuron(p.tau_syn_inv, shape, "tau_syn_inv", who)
+    return nir.CubaLIF(
+        tau_syn=tau_syn,
+        tau_mem=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
+        r=np.ones(shape),
+        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
+        v_threshold=_per_neuron(p.v_th, shape, "v_th", who),
+        v_reset=_per_neuron(p.v_reset, shape, "v_reset", who),
+        w_in=_scale_or_one(input_scale, shape) * tau_syn / dt,
+        metadata=_metadata(p),
+    )
+
+
+def _nir_load(node: Any, dt: float, reset_method: Any, who: str) -> tuple[Any, Any]:
+    from ..utils.nir_mapping import _f64, _inverse, _surrogate, _to_tensor
+
+    p = LIFParameters(
+        tau_syn_inv=_inverse(node.tau_syn, "tau_syn", who),
+        tau_mem_inv=_inverse(node.tau_mem, "tau_mem", who),
+        v_leak=_to_tensor(node.v_leak),
+        v_th=_to_tensor(node.v_threshold),
+        v_reset=_to_tensor(node.v_reset),
+        **_surrogate(node.metadata or {}, LIFParameters._fields),
+    )
+    scale = _f64(node.r) * _f64(node.w_in) * dt / _f64(node.tau_syn)
+    return p, scale
+
+
 SPEC = NeuronSpec(
     name="lif",
     parameters=LIFParameters,
@@ -317,4 +355,5 @@ SPEC = NeuronSpec(
     parameters_as_tensors=True,
     extra_methods={"adjoint": (_adjoint_feed_forward_step, _adjoint_step)},
     drive=3.0,
+    nir=NirNeuron("CubaLIF", _nir_export, _nir_load, ("tau_syn", "tau_mem")),
 )

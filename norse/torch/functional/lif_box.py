@@ -12,10 +12,12 @@ r"""LIF neurons without a synaptic current ("box" model): the input drives the v
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from .._spec import NeuronSpec
+from .._spec import NeuronSpec, NirNeuron
 from ..utils import pytree
 from .reset import ResetMethod, reset_value
 from .threshold import threshold
@@ -93,6 +95,45 @@ def _rest(p: LIFBoxParameters, recurrent: bool) -> LIFBoxFeedForwardState:
     return LIFBoxFeedForwardState(v=p.v_leak)
 
 
+# ----------------------------------------------------------------------------- NIR
+def _nir_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
+    import nir
+
+    from ..utils.nir_mapping import _metadata, _per_neuron, _scale_or_one
+    from .reset import reset_value
+
+    who = "to_nir (LIFBox)"
+    reset_method = getattr(p, "reset_method", reset_value)
+    if reset_method is not reset_value:
+        name = getattr(reset_method, "__name__", repr(reset_method))
+        raise ValueError(
+            f"{who}: reset_method={name} cannot be written to NIR, whose LIF nodes reset to "
+            "v_reset; use reset_method=reset_value to export this model"
+        )
+    return nir.LIF(
+        tau=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
+        r=_scale_or_one(input_scale, shape),
+        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
+        v_threshold=_per_neuron(p.v_th, shape, "v_th", who),
+        v_reset=_per_neuron(p.v_reset, shape, "v_reset", who),
+        metadata=_metadata(p),
+    )
+
+
+def _nir_load(node: Any, dt: float, reset_method: Any, who: str) -> tuple[Any, Any]:
+    from ..utils.nir_mapping import _f64, _inverse, _surrogate, _to_tensor
+
+    p = LIFBoxParameters(
+        tau_mem_inv=_inverse(node.tau, "tau", who),
+        v_leak=_to_tensor(node.v_leak),
+        v_th=_to_tensor(node.v_threshold),
+        v_reset=_to_tensor(node.v_reset),
+        reset_method=reset_method,
+        **_surrogate(node.metadata or {}, LIFBoxParameters._fields),
+    )
+    return p, _f64(node.r)
+
+
 SPEC = NeuronSpec(
     name="lif_box",
     parameters=LIFBoxParameters,
@@ -100,4 +141,5 @@ SPEC = NeuronSpec(
     step=lif_box_feed_forward_step,
     rest=_rest,
     drive=3.0,
+    nir=NirNeuron("LIF", _nir_export, _nir_load, ("tau",)),
 )

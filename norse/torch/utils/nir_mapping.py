@@ -69,7 +69,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..functional.reset import ResetMethod, reset_value
+from ..functional.reset import ResetMethod
 from ..functional.threshold import threshold
 from ._validation import check_dt as _check_dt  # noqa: F401  (import_nir, export_nir)
 
@@ -174,6 +174,7 @@ class NeuronMapping:
 
     Example:
         >>> from norse.torch import LIFBoxParameters
+        >>> from norse.torch.functional.reset import reset_value
         >>> mapping = NEURONS["lif_box"]
         >>> node = mapping.export(LIFBoxParameters(), 0.001, (3,), None)
         >>> p, scale = mapping.load(node, 0.001, reset_value, "example")
@@ -193,148 +194,8 @@ def _scale_or_one(input_scale: np.ndarray | None, shape: tuple[int, ...]) -> np.
     return _per_neuron(input_scale, shape, "input scale", "to_nir")
 
 
-def _lif_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
-    who = "to_nir (LIF)"
-    tau_syn = 1.0 / _per_neuron(p.tau_syn_inv, shape, "tau_syn_inv", who)
-    return nir.CubaLIF(
-        tau_syn=tau_syn,
-        tau_mem=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
-        r=np.ones(shape),
-        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
-        v_threshold=_per_neuron(p.v_th, shape, "v_th", who),
-        v_reset=_per_neuron(p.v_reset, shape, "v_reset", who),
-        w_in=_scale_or_one(input_scale, shape) * tau_syn / dt,
-        metadata=_metadata(p),
-    )
-
-
-def _lif_load(node: Any, dt: float, reset_method: ResetMethod, who: str) -> tuple[Any, Any]:
-    from ..functional.lif import LIFParameters
-
-    p = LIFParameters(
-        tau_syn_inv=_inverse(node.tau_syn, "tau_syn", who),
-        tau_mem_inv=_inverse(node.tau_mem, "tau_mem", who),
-        v_leak=_to_tensor(node.v_leak),
-        v_th=_to_tensor(node.v_threshold),
-        v_reset=_to_tensor(node.v_reset),
-        **_surrogate(node.metadata or {}, LIFParameters._fields),
-    )
-    scale = _f64(node.r) * _f64(node.w_in) * dt / _f64(node.tau_syn)
-    return p, scale
-
-
-def _li_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
-    who = "to_nir (LI)"
-    tau_syn = 1.0 / _per_neuron(p.tau_syn_inv, shape, "tau_syn_inv", who)
-    return nir.CubaLI(
-        tau_syn=tau_syn,
-        tau_mem=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
-        r=np.ones(shape),
-        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
-        w_in=_scale_or_one(input_scale, shape) * tau_syn / dt,
-    )
-
-
-def _li_load(node: Any, dt: float, reset_method: ResetMethod, who: str) -> tuple[Any, Any]:
-    from ..functional.leaky_integrator import LIParameters
-
-    p = LIParameters(
-        tau_syn_inv=_inverse(node.tau_syn, "tau_syn", who),
-        tau_mem_inv=_inverse(node.tau_mem, "tau_mem", who),
-        v_leak=_to_tensor(node.v_leak),
-    )
-    scale = _f64(node.r) * _f64(node.w_in) * dt / _f64(node.tau_syn)
-    return p, scale
-
-
-def _lif_box_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
-    who = "to_nir (LIFBox)"
-    reset_method = getattr(p, "reset_method", reset_value)
-    if reset_method is not reset_value:
-        name = getattr(reset_method, "__name__", repr(reset_method))
-        raise ValueError(
-            f"{who}: reset_method={name} cannot be written to NIR, whose LIF nodes reset to "
-            "v_reset; use reset_method=reset_value to export this model"
-        )
-    return nir.LIF(
-        tau=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
-        r=_scale_or_one(input_scale, shape),
-        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
-        v_threshold=_per_neuron(p.v_th, shape, "v_th", who),
-        v_reset=_per_neuron(p.v_reset, shape, "v_reset", who),
-        metadata=_metadata(p),
-    )
-
-
-def _lif_box_load(node: Any, dt: float, reset_method: ResetMethod, who: str) -> tuple[Any, Any]:
-    from ..functional.lif_box import LIFBoxParameters
-
-    p = LIFBoxParameters(
-        tau_mem_inv=_inverse(node.tau, "tau", who),
-        v_leak=_to_tensor(node.v_leak),
-        v_th=_to_tensor(node.v_threshold),
-        v_reset=_to_tensor(node.v_reset),
-        reset_method=reset_method,
-        **_surrogate(node.metadata or {}, LIFBoxParameters._fields),
-    )
-    return p, _f64(node.r)
-
-
-def _li_box_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
-    who = "to_nir (LIBox)"
-    return nir.LI(
-        tau=1.0 / _per_neuron(p.tau_mem_inv, shape, "tau_mem_inv", who),
-        r=_scale_or_one(input_scale, shape),
-        v_leak=_per_neuron(p.v_leak, shape, "v_leak", who),
-    )
-
-
-def _li_box_load(node: Any, dt: float, reset_method: ResetMethod, who: str) -> tuple[Any, Any]:
-    from ..functional.leaky_integrator_box import LIBoxParameters
-
-    p = LIBoxParameters(tau_mem_inv=_inverse(node.tau, "tau", who), v_leak=_to_tensor(node.v_leak))
-    return p, _f64(node.r)
-
-
-def _iaf_export(p: Any, dt: float, shape: tuple[int, ...], input_scale: Any) -> Any:
-    who = "to_nir (IAF)"
-    return nir.IF(
-        r=_scale_or_one(input_scale, shape) / dt,
-        v_threshold=_per_neuron(p.v_th, shape, "v_th", who),
-        v_reset=_per_neuron(p.v_reset, shape, "v_reset", who),
-        metadata=_metadata(p),
-    )
-
-
-def _iaf_load(node: Any, dt: float, reset_method: ResetMethod, who: str) -> tuple[Any, Any]:
-    iaf = importlib.import_module("norse.torch.functional.iaf")
-    if reset_method is not reset_value:
-        name = getattr(reset_method, "__name__", repr(reset_method))
-        raise ValueError(
-            f"{who}: IF nodes import as IAF neurons, which reset to v_reset; "
-            f"reset_method={name} is only available for NIR LIF nodes (LIFBox)"
-        )
-    p = iaf.IAFParameters(
-        v_th=_to_tensor(node.v_threshold),
-        v_reset=_to_tensor(node.v_reset),
-        **_surrogate(node.metadata or {}, iaf.IAFParameters._fields),
-    )
-    return p, _f64(node.r) * dt
-
-
-#: The conversion table, keyed by ``NeuronSpec.name``. A model that is not listed (and whose
-#: spec has no ``nir`` entry) cannot be exported, and ``to_nir`` says so.
-NEURONS: dict[str, NeuronMapping] = {
-    "lif": NeuronMapping(nir.CubaLIF, _lif_export, _lif_load, ("tau_syn", "tau_mem")),
-    "lif_box": NeuronMapping(nir.LIF, _lif_box_export, _lif_box_load, ("tau",)),
-    "li": NeuronMapping(nir.CubaLI, _li_export, _li_load, ("tau_syn", "tau_mem")),
-    "li_box": NeuronMapping(nir.LI, _li_box_export, _li_box_load, ("tau",)),
-    "iaf": NeuronMapping(nir.IF, _iaf_export, _iaf_load, ()),
-}
-
-
 def neuron_mapping(spec: Any) -> NeuronMapping | None:
-    """The NIR mapping of a neuron model: ``spec.nir`` if set, else the entry in :data:`NEURONS`.
+    """The NIR mapping of a neuron model, from ``spec.nir`` (stated in the model's file).
 
     Example:
         >>> from norse.torch.functional import lif
@@ -342,9 +203,29 @@ def neuron_mapping(spec: Any) -> NeuronMapping | None:
         'CubaLIF'
     """
     mapping = getattr(spec, "nir", None)
-    if isinstance(mapping, NeuronMapping):
+    if mapping is None or isinstance(mapping, NeuronMapping):
         return mapping
-    return NEURONS.get(getattr(spec, "name", None))
+    found = _MAPPINGS.get(id(mapping))
+    if found is None:
+        node, export, load, time_constants = mapping
+        found = NeuronMapping(getattr(nir, node), export, load, tuple(time_constants))
+        _MAPPINGS[id(mapping)] = found
+    return found
+
+
+_MAPPINGS: dict[int, NeuronMapping] = {}
+
+
+def _neurons() -> dict[str, NeuronMapping]:
+    from .._registry import MODELS
+
+    found = {spec.name: neuron_mapping(spec) for spec in MODELS}
+    return {name: m for name, m in found.items() if m is not None}
+
+
+#: The models that map to NIR nodes, keyed by ``NeuronSpec.name`` (read from the registry's
+#: specs; a model without ``SPEC.nir`` cannot be exported, and ``to_nir`` says so).
+NEURONS: dict[str, NeuronMapping] = _neurons()
 
 
 def module_class(spec: Any, kind: str) -> type | None:
