@@ -46,9 +46,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch.autograd import forward_ad
 
 from . import Call, reference, register
+from ._checks import Invalid as _Invalid
+from ._checks import check
 from ._graph import Program, Untraceable, flat, rebuild, trace
 from ._numba_cache import file_lock
 
@@ -56,7 +57,6 @@ __all__ = ["CPUBackend", "empty_cache"]
 
 
 _HAS_NUMBA = importlib.util.find_spec("numba") is not None
-_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -80,76 +80,19 @@ class _Plan(NamedTuple):
         return Variant(per_neuron, program.hoisted_kinds, bf16=self.call.x.dtype == torch.bfloat16)
 
 
-class _Invalid(NamedTuple):
-    """Bad input: the reference runs it, so that the user sees the reference's error."""
-
-    why: str
-
-
-def _fits(shape: torch.Size, nshape: torch.Size) -> bool:
-    """Whether ``shape`` broadcasts to exactly ``nshape``."""
-    if shape == nshape or not shape:
-        return True
-    if len(shape) > len(nshape):
-        return False
-    return all(a == 1 or a == b for a, b in zip(reversed(shape), reversed(nshape), strict=False))
+def _on_cpu(t: Tensor, what: str) -> str | None:
+    return None if t.is_cpu else f"{what} is on {t.device}, not on the CPU"
 
 
 def _prepare(call: Call) -> _Plan | _Invalid | str:
     """Decide from metadata only: a plan, bad input, or the reason the loops cannot run it."""
     if not _HAS_NUMBA:
         return "numba is not installed (pip install numba)"
-    if call.record_states:
-        return "record_states needs the reference"
-    if call.weights:
-        return "recurrent layers run on the reference"
-    x = call.x
-    if not isinstance(x, Tensor) or x.dim() < 1:
-        return _Invalid("the input needs a time dimension")
-    if x.layout != torch.strided:
-        return "the input is sparse"
-    if not x.is_cpu:
-        return f"the input is on {x.device}, not on the CPU"
-    if x.dtype not in _FLOATS:
-        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
-    if torch._C._functorch.is_functorch_wrapped_tensor(x):
-        return "functorch transforms (vmap, grad, jvp) run on the reference"
-    if getattr(forward_ad, "_current_level", -1) >= 0:
-        return "forward-mode AD (dual tensors) runs on the reference"
-    if x.shape[0] == 0:
-        return _Invalid("the input has no time steps")
-    dt = call.dt
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
-        return f"dt must be a python number for the fused path, got {type(dt).__name__}"
-    state = call.state
-    if not isinstance(state, tuple):
-        return _Invalid("the state is not a state tuple")
-    nshape = x.shape[1:]
-    scalar_state = False
-    states = flat(state)
-    for s in states:
-        if not isinstance(s, Tensor):
-            return f"a state field is a {type(s).__name__}, not a tensor"
-        if s.layout != torch.strided or not s.is_cpu:
-            return "a state field is not a dense CPU tensor"
-        if s.dtype != x.dtype:
-            return f"the state has dtype {s.dtype} but the input {x.dtype}"
-        if not _fits(s.shape, nshape):
-            return _Invalid("a state field does not fit the input")
-        scalar_state = scalar_state or s.dim() == 0
-    params = [v for v in flat(call.p) if isinstance(v, Tensor)]
-    for value in params:
-        if value.layout != torch.strided or not value.is_cpu:
-            return "a parameter is not a dense CPU tensor"
-        if value.is_complex():
-            return f"a parameter has dtype {value.dtype}"
-        if not _fits(value.shape, nshape):
-            return _Invalid("a parameter does not fit the input")
-        wider = value.is_floating_point() and value.dtype.itemsize > x.dtype.itemsize
-        # A wider per-neuron parameter would promote the outputs; a wider scalar one meeting a
-        # scalar state is combined in the wider dtype before the first step's broadcast.
-        if wider and (value.dim() > 0 or scalar_state):
-            return f"a parameter has dtype {value.dtype}, wider than the input's {x.dtype}"
+    found = check(call, _on_cpu)
+    if isinstance(found, (str, _Invalid)):
+        return found
+    states, params = found
+    x, state, dt = call.x, call.state, call.dt
     work = torch.float32 if x.dtype.itemsize < 4 else x.dtype
     try:
         program = trace(call.step, state, call.p, float(dt), work)
@@ -1018,7 +961,7 @@ class CPUBackend:
         >>> call = kernels.Call(lif.lif_feed_forward_step, x, s, lif.LIFParameters(), 1e-3,
         ...                     lif.SPEC, record_states=True)
         >>> CPUBackend().unsupported(call)
-        'record_states needs the reference'
+        'record_states needs the state of every step: it runs on the reference'
     """
 
     def unsupported(self, call: Call) -> str | None:

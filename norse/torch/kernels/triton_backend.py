@@ -36,14 +36,14 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.autograd import forward_ad
 
 from . import Call, reference, register
-from ._graph import Program, Untraceable, flat, rebuild, trace
+from ._checks import Invalid as _Invalid
+from ._checks import check
+from ._graph import Program, Untraceable, rebuild, trace
 
 __all__ = ["TritonBackend", "backend"]
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 @functools.cache
@@ -73,91 +73,29 @@ class _Plan(NamedTuple):
     params: tuple[Tensor, ...]
 
 
-class _Invalid(NamedTuple):
-    """Bad input: the reference runs it, so that the user sees the reference's error."""
-
-    why: str
-
-
-def _fits(shape: torch.Size, nshape: torch.Size) -> bool:
-    """Whether ``shape`` broadcasts to exactly ``nshape``."""
-    if shape == nshape or not shape:
-        return True
-    if len(shape) > len(nshape):
-        return False
-    return all(a == 1 or a == b for a, b in zip(reversed(shape), reversed(nshape), strict=False))
-
-
-def _on(value: Tensor, device: torch.device) -> bool:
-    """Whether ``value`` can meet the input on ``device`` (0-dim CPU tensors can)."""
-    return value.device == device or (value.dim() == 0 and value.device.type == "cpu")
-
-
-def _prepare(call: Call) -> _Plan | _Invalid | str:  # noqa: C901 - one list of checks
+def _prepare(call: Call) -> _Plan | _Invalid | str:
     """Decide from metadata only: a plan, bad input, or the reason the kernels cannot run it."""
     if not _triton_installed():
         return "triton is not installed (pip install triton)"
     x = call.x
-    if not isinstance(x, Tensor) or x.dim() < 1:
-        return _Invalid("the input needs a time dimension")
-    if x.layout != torch.strided:
-        return "the input is sparse; the fused kernels need dense input"
     explicit = getattr(call, "explicit", False)
-    if not x.is_cuda and not (explicit and _interpreting()):
+    if isinstance(x, Tensor) and not x.is_cuda and not (explicit and _interpreting()):
         return "the input is not on a CUDA device"
     if not explicit and _interpreting():
         # never the fastest path: only on request
         return "Triton runs through its CPU interpreter (TRITON_INTERPRET=1)"
-    if call.record_states:
-        return (
-            "record_states=True needs the state of every step; the fused kernels keep only the last"
-        )
-    if call.weights:
-        return "recurrent layers (with input and recurrent weights) run on the reference"
-    if x.dtype not in _FLOATS:
-        return f"dtype {x.dtype} is not supported (float16, bfloat16, float32 and float64 are)"
-    if torch._C._functorch.is_functorch_wrapped_tensor(x):
-        return "functorch transforms (vmap, grad, jvp) run on the reference"
-    if getattr(forward_ad, "_current_level", -1) >= 0:
-        return "forward-mode AD (dual tensors) runs on the reference"
-    if x.shape[0] == 0:
-        return _Invalid("the input has no time steps")
-    dt = call.dt
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)):
-        return f"dt must be a python number for the fused path, got {type(dt).__name__}"
-    state = call.state
-    if not isinstance(state, tuple):
-        return _Invalid("the state is not a state tuple")
-    nshape = x.shape[1:]
-    scalar_state = False
-    states = flat(state)
-    for s in states:
-        if not isinstance(s, Tensor):
-            return f"a state field is a {type(s).__name__}, not a tensor"
-        if s.layout != torch.strided:
-            return "a state field is sparse"
-        if s.device != x.device:
-            return f"a state field is on {s.device} but the input is on {x.device}"
-        if s.dtype != x.dtype:
-            return f"the state has dtype {s.dtype} but the input {x.dtype}"
-        if not _fits(s.shape, nshape):
-            return _Invalid("a state field does not fit the input")
-        scalar_state = scalar_state or s.dim() == 0
-    params = [v for v in flat(call.p) if isinstance(v, Tensor)]
-    for value in params:
-        if value.layout != torch.strided:
-            return "a parameter is sparse"
-        if not _on(value, x.device):
-            return f"a parameter is on {value.device} but the input is on {x.device}"
-        if value.is_complex():
-            return f"a parameter has dtype {value.dtype}"
-        if not _fits(value.shape, nshape):
-            return _Invalid("a parameter does not fit the input")
-        wider = value.is_floating_point() and value.dtype.itemsize > x.dtype.itemsize
-        # A wider per-neuron parameter would promote the outputs; a wider scalar one meeting a
-        # scalar state is combined in the wider dtype before the first step's broadcast.
-        if wider and (value.dim() > 0 or scalar_state):
-            return f"a parameter has dtype {value.dtype}, wider than the input's {x.dtype}"
+
+    def on_device(t: Tensor, what: str) -> str | None:
+        # (0-dim CPU tensors meet the input anywhere)
+        if t.device == x.device or (t.dim() == 0 and t.device.type == "cpu"):
+            return None
+        return f"{what} is on {t.device} but the input is on {x.device}"
+
+    found = check(call, on_device)
+    if isinstance(found, (str, _Invalid)):
+        return found
+    states, params = found
+    state, dt = call.state, call.dt
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     try:
         program = trace(call.step, state, call.p, float(dt), work)
