@@ -78,6 +78,24 @@ def test_onnx_export_of_cells_runs_under_onnxruntime(name, dynamo, tmp_path):
     _assert_same(_onnx_outputs(path, [x2]), want2)
 
 
+def test_onnx_export_of_a_layer_records_the_reference_loop(tmp_path):
+    """The dynamo ONNX exporter runs under ``torch.compiler.is_compiling()`` too; a layer must
+    not hand it the fused sequence's custom operator, which ONNX cannot express."""
+    from norse.torch import LIF
+
+    layer = LIF()
+    x = torch.rand(6, 2, 3) * 3
+    path = tmp_path / "lif.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(layer, (x,), str(path), dynamo=True)
+    program.save(str(path))
+    onnx.checker.check_model(onnx.load(str(path)))
+    with torch.no_grad():
+        want = layer(x)[0]
+    torch.testing.assert_close(_onnx_outputs(path, [x])[0], want)
+
+
 @pytest.mark.parametrize("name", ["LIFCell", "LIFRecurrentCell"])
 def test_onnx_export_with_a_state_input(name, tmp_path):
     cell = ONNX_CELLS[name]()

@@ -116,6 +116,9 @@ def _compiled_op_applies(call: Call, backend: str) -> bool:
         return False
     if not torch.compiler.is_compiling() or os.environ.get("NORSE_BACKEND") == "reference":
         return False
+    onnx = sys.modules.get("torch.onnx")
+    if onnx is not None and onnx.is_in_onnx_export():  # (ONNX knows no norse operator)
+        return False
     x = call.x
     return (
         x.is_floating_point()
