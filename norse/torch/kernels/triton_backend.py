@@ -45,7 +45,6 @@ from ._graph import Program, Untraceable, rebuild, trace
 __all__ = ["TritonBackend", "backend"]
 
 
-
 @functools.cache
 def _triton_installed() -> bool:
     # Cached: the search walks sys.path (about 50 us), and every layer call asks.
