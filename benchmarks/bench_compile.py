@@ -48,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import add_shape_argument, fmt, markdown
 
 import norse.torch as nt
 
@@ -195,25 +196,10 @@ def export_table(device: torch.device) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- printing
-def _fmt(value, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--shape",
-        nargs=3,
-        type=int,
-        default=(25, 16, 512),
-        metavar=("T", "B", "N"),
-        help="input shape (default 25 16 512; the issue's size is 100 16 512)",
+    add_shape_argument(
+        parser, (25, 16, 512), "input shape (default 25 16 512; the issue's size is 100 16 512)"
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--repeat", type=int, default=7, help="interleaved timed rounds (median)")
@@ -265,10 +251,10 @@ def main() -> None:
         rows.append(
             [
                 r["variant"],
-                _fmt(r.get("first_call_s")),
-                _fmt(r.get("ms")),
-                _fmt(r.get("over_eager")),
-                _fmt(r.get("max_abs_diff"), ".3g"),
+                fmt(r.get("first_call_s")),
+                fmt(r.get("ms")),
+                fmt(r.get("over_eager")),
+                fmt(r.get("max_abs_diff"), ".3g"),
                 graphs,
                 r.get("error", ""),
             ]
@@ -298,7 +284,7 @@ def main() -> None:
                 e["model"],
                 "yes" if e["strict"] else "no",
                 e["status"],
-                _fmt(e.get("export_s")),
+                fmt(e.get("export_s")),
                 str(e.get("nodes", "-")),
                 {True: "yes", False: "NO"}.get(e.get("matches_eager"), "-"),
                 e.get("error", ""),

@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import add_shape_argument, fmt, markdown
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PEER = "/tmp/benchpeers/bin/python"
 
@@ -160,26 +162,9 @@ def _median(runs: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--shape",
-        nargs=3,
-        type=int,
-        default=(100, 16, 512),
-        metavar=("T", "B", "N"),
-        help="input shape (default 100 16 512)",
-    )
+    add_shape_argument(parser, (100, 16, 512))
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--backend", default="auto", help="norse backend of the LIF layer")
     parser.add_argument("--repeat", type=int, default=1, help="empty/warm pairs per framework")
@@ -265,12 +250,12 @@ def main() -> None:
                     label,
                     ran,
                     state,
-                    _fmt(entry["process_s"]),
-                    _fmt(entry["import_torch_s"]),
-                    _fmt(entry["import_framework_s"]),
-                    _fmt(entry["first_call_s"]),
-                    _fmt(entry["second_call_ms"], ".1f"),
-                    _fmt(entry.get("cache_files"), ".0f") if state == "empty" else "",
+                    fmt(entry["process_s"]),
+                    fmt(entry["import_torch_s"]),
+                    fmt(entry["import_framework_s"]),
+                    fmt(entry["first_call_s"]),
+                    fmt(entry["second_call_ms"], ".1f"),
+                    fmt(entry.get("cache_files"), ".0f") if state == "empty" else "",
                     error,
                 ]
             )

@@ -44,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import fmt
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PEER = "/tmp/benchpeers/bin/python"
 FRAMEWORKS = ("reference", "fused", "snntorch", "spikingjelly")
@@ -205,10 +207,6 @@ def _spawn(python: str, args: list[str], timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
-def _fmt(value: float | None, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -294,8 +292,8 @@ def main() -> None:
                 continue
             t = r["fwd_bwd_ms"]
             print(f"{name:<28}{fw:<14}{r['fwd_ms']:>10.1f}{t:>12.1f}"
-                  f"{_fmt(ref / t if ref else None, '.2f'):>10}"
-                  f"{_fmt(t / fused if fused else None, '.2f'):>11}{r['peak_mb']:>10.0f}")  # fmt: skip
+                  f"{fmt(ref / t if ref else None, '.2f'):>10}"
+                  f"{fmt(t / fused if fused else None, '.2f'):>11}{r['peak_mb']:>10.0f}")  # fmt: skip
         entry = {"config": name, "T": T, "B": B, "N": N, "linear": linear, "results": rows}
         f = rows.get("fused", {})
         if "copy_ms" in f:

@@ -35,41 +35,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import add_shape_argument, fmt, markdown, model_layers, settle
 
 import norse.torch as nt
 from norse.torch import kernels
-from norse.torch.functional.izhikevich import tonic_spiking
 
-#: layer class name -> extra constructor arguments (as in tests/conftest.py's MODEL_KWARGS)
-LAYERS: dict[str, dict] = {
-    "LIF": {},
-    "LSNN": {},
-    "LIFEx": {},
-    "LIFAdEx": {},
-    "LIFAdExRefrac": {},
-    "Izhikevich": {"spiking_method": tonic_spiking},
-    "LIFRefrac": {},
-    "LI": {},
-    "LIBox": {},
-    "LIFBox": {},
-    "IAF": {},
-}
+#: display order of the layer classes; the constructor kwargs (``spec.example``) and input
+#: drive (``spec.drive``, the input is ``drive * U(0, 1)``) come from the model registry
+_ORDER = ("LIF", "LSNN", "LIFEx", "LIFAdEx", "LIFAdExRefrac", "Izhikevich", "LIFRefrac", "LI", "LIBox", "LIFBox", "IAF")  # fmt: skip
 
-#: input amplitude (by ``spec.name``) that makes the default parameters spike within ~20 steps
-#: (tests/conftest.py's MODEL_DRIVE); the input is ``drive * U(0, 1)``
-DRIVE: dict[str, float] = {
-    "lif": 3.0,
-    "lif_box": 3.0,
-    "li": 1.0,
-    "li_box": 1.0,
-    "lif_refrac": 3.0,
-    "lsnn": 3.0,
-    "iaf": 0.6,
-    "lif_ex": 3.0,
-    "lif_adex": 3.0,
-    "lif_adex_refrac": 3.0,
-    "izhikevich": 200.0,
-}
+
+def _layers() -> dict[str, tuple[dict, float]]:
+    """layer class name -> (constructor kwargs, input drive), from ``norse.torch._registry``."""
+    found = {cls.__name__: (kwargs, drive) for cls, kwargs, drive in model_layers().values()}
+    names = sorted(found, key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
+    return {name: found[name] for name in names}
+
+
+LAYERS = _layers()
 
 DTYPES = {
     "float32": torch.float32,
@@ -84,15 +67,6 @@ FUSED = {"cpu": "cpu", "cuda": "triton"}
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _settle() -> None:
-    """Wait for the kernels ``backend="auto"`` compiles in the background on first use (the
-    benchmark times the steady state; ``bench_first_call.py`` times the first call)."""
-    cpu = sys.modules.get("norse.torch.kernels.cpu")
-    compiler = getattr(cpu, "_COMPILER", None)
-    if compiler is not None:
-        compiler.wait()
 
 
 def _time(fn: Callable[[], object], number: int, device: torch.device) -> float:
@@ -143,14 +117,14 @@ def measure_layer(
 ) -> dict:
     """Interleaved fwd+bwd times of one layer class on several backends."""
     cls = getattr(nt, name)
-    drive = DRIVE.get(getattr(cls.spec, "name", ""), 1.0)
+    kwargs, drive = LAYERS[name]
     torch.manual_seed(0)
     x = (drive * torch.rand(*shape, device=device)).to(dtype).requires_grad_(True)
     result: dict = {"layer": name, "shape": list(shape), "dtype": str(dtype).split(".")[-1]}
     layers = {}
     for backend in backends:
         try:
-            layers[backend] = cls(**LAYERS.get(name, {}), backend=backend).to(device)
+            layers[backend] = cls(**kwargs, backend=backend).to(device)
         except (ValueError, TypeError) as e:  # backend not available here
             result[f"{backend}_error"] = _reason(e)
     if "auto" in layers:
@@ -174,9 +148,9 @@ def measure_layer(
         fn = fwd_bwd(layer)
         try:
             _time(fn, 1, device)  # warm-up: compiles or loads a fused kernel
-            _settle()
+            settle()  # the steady state; bench_first_call.py times the first call
             _time(fn, 1, device)  # (the backward variants the first call asked for)
-            _settle()
+            settle()
             once = _time(fn, 1, device)
         except NotImplementedError as e:
             result[f"{backend}_error"] = _reason(e)
@@ -206,13 +180,7 @@ def measure_layer(
 
 # ----------------------------------------------------------------------------- printing
 def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return fmt(value, spec, none="n/a")
 
 
 def _note(r: dict, fused: str) -> str:
@@ -224,14 +192,7 @@ def _note(r: dict, fused: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--shape",
-        nargs=3,
-        type=int,
-        default=(100, 16, 512),
-        metavar=("T", "B", "N"),
-        help="input shape (default 100 16 512)",
-    )
+    add_shape_argument(parser, (100, 16, 512))
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     parser.add_argument("--repeat", type=int, default=7, help="interleaved timed rounds (median)")

@@ -38,7 +38,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import json
 import os
@@ -53,29 +52,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import fmt
+from _common import markdown as table
 
-#: Fallback of tests/conftest.py's MODEL_KWARGS (constructor arguments beyond the defaults);
-#: the worker imports the real tables from there when it can.
-MODEL_KWARGS_NAMES: dict[str, dict[str, str]] = {
-    "izhikevich": {"spiking_method": "norse.torch.functional.izhikevich.tonic_spiking"},
-}
-#: Fallback of tests/conftest.py's MODEL_DRIVE: an input amplitude that makes the model spike;
-#: the input is ``drive * U(0, 1)``.
-MODEL_DRIVE: dict[str, float] = {
-    "lif": 3.0,
-    "lif_box": 3.0,
-    "li": 1.0,
-    "li_box": 1.0,
-    "lif_refrac": 3.0,
-    "lsnn": 3.0,
-    "coba_lif": 20.0,
-    "iaf": 0.6,
-    "lif_ex": 3.0,
-    "lif_adex": 3.0,
-    "lif_adex_refrac": 3.0,
-    "izhikevich": 200.0,
-}
+REPO = Path(__file__).resolve().parents[1]
 
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 
@@ -86,30 +66,6 @@ def _error(e: BaseException) -> str:
 
 
 # ============================================================================ worker side
-@functools.cache
-def _tables() -> tuple[dict, dict, str]:
-    """``(MODEL_KWARGS, MODEL_DRIVE, source)``: tests/conftest.py's, else this file's copy."""
-    try:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "_norse_tests_conftest", REPO / "tests" / "conftest.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return dict(module.MODEL_KWARGS), dict(module.MODEL_DRIVE), "tests/conftest.py"
-    except Exception:
-        import importlib
-
-        kwargs = {}
-        for model, args in MODEL_KWARGS_NAMES.items():
-            kwargs[model] = {}
-            for key, path in args.items():
-                mod, _, attr = path.rpartition(".")
-                kwargs[model][key] = getattr(importlib.import_module(mod), attr)
-        return kwargs, dict(MODEL_DRIVE), "benchmarks/gpu_check.py"
-
-
 def _leaves(obj, prefix: str = "state") -> list[tuple[str, object]]:
     """``(path, tensor)`` of every tensor in a (nested) state tuple."""
     import torch
@@ -163,9 +119,8 @@ def equivalence_case(case: dict, device: str, opts: dict) -> dict:
     layer_cls = _registry.module_classes(spec).get("layer")
     if layer_cls is None:
         return {"status": "skipped", "why": "no feed-forward layer class"}
-    kwargs_table, drive_table, source = _tables()
-    kwargs = kwargs_table.get(spec.name, {})
-    drive = drive_table.get(spec.name, 1.0)
+    kwargs = dict(spec.example)
+    drive = spec.drive
     dtype = getattr(torch, opts["equiv_dtype"])
     T, B, N = opts["equiv_shape"]
     gen = torch.Generator(device=device).manual_seed(0)
@@ -205,7 +160,7 @@ def equivalence_case(case: dict, device: str, opts: dict) -> dict:
     result: dict = {
         "status": "ok",
         "layer": layer_cls.__name__,
-        "kwargs_from": source,
+        "kwargs_from": "norse.torch._registry",
         "auto_ran": auto["ran"],
         "first_call_s": {"reference": ref["s"], "auto": auto["s"]},
         "output": spec.output,
@@ -580,17 +535,11 @@ def environment(device: str) -> dict:
 
 # ---------------------------------------------------------------------------- report
 def _fmt(value, spec: str = ".3g") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    return format(value, spec)
+    return fmt(value, spec)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
-    return out
+    return table(header, rows, escape_pipes=True).split("\n")
 
 
 def markdown(report: dict) -> str:
