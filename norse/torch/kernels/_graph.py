@@ -638,29 +638,52 @@ def _convert(node: Any, names: dict) -> Node:
 
 class _Prologue:
     """Computes the hoisted values from the parameter tensors: the recorded ATen calls, run
-    again on the real parameters (their real shapes and dtypes)."""
+    again on the real parameters (their real shapes and dtypes).
+
+    Runs on every fused call, so the plan is made once: each step as ``(slot, op, args,
+    kwargs)`` over numbered slots (parameters first), aliases resolved away.
+    """
 
     def __init__(self, params: list[_Value], frontier: list[_Value], steps: list[_Value]):
-        self.params, self.frontier, self.steps = params, frontier, steps
+        slot: dict[int, Any] = {id(p): ("slot", k) for k, p in enumerate(params)}
+        plan: list[tuple[int, Any, tuple, dict]] = []
+        n = len(params)
+
+        def ref(a: Any) -> Any:
+            if isinstance(a, _Value):
+                return ("const", a.meta["const"]) if a.op == "get_attr" else slot[id(a)]
+            if isinstance(a, (list, tuple)):
+                return ("seq", type(a), tuple(ref(x) for x in a))
+            return ("value", a)
+
+        for node in steps:
+            if _target_name(node.target) in _ALIASES:
+                first = node.args[0]
+                slot[id(node)] = ref(first)
+                continue
+            args = tuple(ref(a) for a in node.args)
+            kwargs = {k: ref(v) for k, v in node.kwargs.items()}
+            plan.append((n, _out_of_place(node.target), args, kwargs))
+            slot[id(node)] = ("slot", n)
+            n += 1
+        self.size = n
+        self.plan = plan
+        self.outputs = tuple(ref(f) for f in frontier)
 
     def __call__(self, *tensors: Tensor) -> tuple[Any, ...]:
-        env: dict[Any, Any] = dict(zip(self.params, tensors, strict=True))
+        env: list[Any] = [*tensors, *([None] * (self.size - len(tensors)))]
 
-        def value(a: Any) -> Any:
-            if isinstance(a, _Value):
-                return a.meta["const"] if a.op == "get_attr" else env[a]
-            if isinstance(a, (list, tuple)):
-                return type(a)(value(x) for x in a)
-            return a
+        def value(r: tuple) -> Any:
+            kind = r[0]
+            if kind == "slot":
+                return env[r[1]]
+            if kind == "seq":
+                return r[1](value(x) for x in r[2])
+            return r[1]
 
-        for node in self.steps:
-            if _target_name(node.target) in _ALIASES:
-                env[node] = env[node.args[0]] if isinstance(node.args[0], _Value) else node.args[0]
-                continue
-            args = value(node.args)
-            kwargs = {k: value(v) for k, v in node.kwargs.items()}
-            env[node] = _out_of_place(node.target)(*args, **kwargs)
-        return tuple(value(n) for n in self.frontier)
+        for k, op, args, kwargs in self.plan:
+            env[k] = op(*[value(a) for a in args], **{n: value(v) for n, v in kwargs.items()})
+        return tuple(value(r) for r in self.outputs)
 
 
 def _out_of_place(op: Any) -> Any:

@@ -19,7 +19,7 @@ adjoint program backwards in time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._emit import Emitter, checkpoint, inputs_of, needed
 from ._graph import Program
@@ -27,8 +27,7 @@ from ._graph import Program
 __all__ = ["Variant", "source"]
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(NamedTuple):
     """What one compiled module is specialised for.
 
     Attributes:
