@@ -494,3 +494,27 @@ def test_a_failed_background_compilation_leaves_the_reference(background, monkey
                                    next(iter(background._failed.values())))  # fmt: skip
     out, _ = layer(x)
     assert torch.equal(out, LIF(backend="reference")(x)[0])
+
+
+def test_a_short_process_leaves_its_loops_compiled_for_the_next(tmp_path):
+    """A process that exits before its background compilation ends hands it to a detached
+    process: the next process finds the loops in numba's disk cache."""
+    import subprocess
+    import time
+
+    code = (
+        "import torch, norse.torch as nt; x = torch.rand(5, 2, 3).requires_grad_(); "
+        "z, s = nt.LIF()(x); (z * torch.rand_like(z)).sum().backward()"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    env = {**os.environ, "NORSE_CACHE_DIR": str(tmp_path), "NORSE_CPU_COMPILE": "background"}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env, timeout=120)
+    deadline = time.monotonic() + 180
+    found: list = []
+    while time.monotonic() < deadline:
+        found = [p.name for p in tmp_path.rglob("*.nbi")]
+        if any("forward_chunks" in n for n in found) and any("backward_chunks" in n for n in found):
+            break
+        time.sleep(0.5)
+    assert any("forward_chunks" in n for n in found), found
+    assert any("backward_chunks" in n for n in found), found

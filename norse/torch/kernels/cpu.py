@@ -485,31 +485,38 @@ def _cache_directory() -> Any:
 _CACHE_DIR: Any = None
 
 
-def _import_source(prefix: str, source: str) -> Any:
-    """Write ``source`` to the cache directory (named after its digest) and import it."""
+def _write_source(prefix: str, source: str) -> tuple[str, Any]:
+    """Write ``source`` to the cache directory, named after its digest: ``(module, path)``."""
     digest = hashlib.sha256((source + _helpers_digest()).encode()).hexdigest()[:20]
     module = f"{prefix}_{digest}"
-    mod = sys.modules.get(module)
-    if mod is not None:
-        return mod
+    path = _cache_directory() / f"{module}.py"
+    if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    return module, path
+
+
+def _import_path(module: str, path: Any) -> Any:
+    spec = importlib.util.spec_from_file_location(module, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[module] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[module]
+        raise
+    return mod
+
+
+def _import_source(prefix: str, source: str) -> Any:
+    """Write ``source`` to the cache directory (named after its digest) and import it."""
     with _IMPORT_LOCK:  # (the background compiler and a caller may ask at once)
+        module, path = _write_source(prefix, source)
         mod = sys.modules.get(module)
         if mod is not None:
             return mod
-        path = _cache_directory() / f"{module}.py"
-        if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
-            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(source)
-            os.replace(tmp, path)
-        spec = importlib.util.spec_from_file_location(module, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[module] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException:
-            del sys.modules[module]
-            raise
-        return mod
+        return _import_path(module, path)
 
 
 _IMPORT_LOCK = threading.RLock()
@@ -827,6 +834,9 @@ class _Compiler:
         self._queued: set[Any] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: (program, variant, part, dtype) of every job not done yet, by key
+        self._pending: dict[Any, tuple[Program, Any, str, torch.dtype]] = {}
+        self._at_exit = False
 
     @staticmethod
     def key(program: Program, variant: Any, part: str, work: torch.dtype) -> Any:
@@ -864,7 +874,13 @@ class _Compiler:
             if key in self._ready or key in self._queued or key in self._failed:
                 return
             self._queued.add(key)
+            self._pending[key] = (program, variant, part, work)
             self._queue.append((key, lambda: _warm(program, variant, part, work)))
+            if not self._at_exit:
+                import atexit
+
+                atexit.register(_compile_after_exit, self)
+                self._at_exit = True
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._work, name="norse-compile", daemon=True
@@ -903,6 +919,7 @@ class _Compiler:
             finally:
                 with self._lock:
                     self._queued.discard(key)
+                    self._pending.pop(key, None)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the queued compilations are done (tests, benchmarks)."""
@@ -914,12 +931,17 @@ class _Compiler:
 def _warm(program: Program, variant: Any, part: str, work: torch.dtype) -> None:
     """Compile (or load from numba's cache) the loops of ``variant``: run them on one neuron
     for one step, through the very path a real call takes."""
+    loops = _loops(program, variant, part)
+    _warm_loops(loops, part, program.n_state, program.n_hoisted, variant, work)
+
+
+def _warm_loops(loops: Any, part: str, n_state: int, n_hoisted: int, variant: Any,
+                work: torch.dtype) -> None:  # fmt: skip
     npdtype = _NUMPY[work]
     io = np.dtype(np.uint16) if variant.bf16 else npdtype  # (bfloat16 sequences: their bits)
-    F = max(program.n_state, 1)
-    loops = _loops(program, variant, part)
+    F = max(n_state, 1)
     x = np.zeros((1, 1), io)
-    prm = np.zeros((max(program.n_hoisted, 1), 1), npdtype)
+    prm = np.zeros((max(n_hoisted, 1), 1), npdtype)
     if part == "forward":
         args = (x, np.empty((1, 1), io), np.zeros((F, 1), npdtype), prm,
                 np.zeros((F, 1), npdtype))  # fmt: skip
@@ -932,6 +954,64 @@ def _warm(program: Program, variant: Any, part: str, work: torch.dtype) -> None:
             np.empty((1, 1), io), np.empty((F, 1), npdtype), gprm)  # fmt: skip
     _launch(loops.backward_chunks, args, 1, 1, 16, loops.module)
     _warm_threads(loops.module, loops.backward_chunks, args)
+
+
+def _pending_jobs(jobs: list[tuple[Program, Any, str, torch.dtype]]) -> list[dict[str, Any]]:
+    """What a fresh process needs to compile these loops into numba's disk cache."""
+    from ._numba_source import source
+
+    found = []
+    for program, variant, part, work in jobs:
+        text, _ = source(program, variant, part)
+        module, path = _write_source(f"norse_fused_{part}", text)
+        found.append({
+            "module": module, "path": str(path), "part": part, "work": str(work).split(".")[-1],
+            "n_state": program.n_state, "n_hoisted": program.n_hoisted,
+            "variant": [list(v) if isinstance(v, tuple) else v for v in variant],
+        })  # fmt: skip
+    return found
+
+
+def _precompile(jobs: list[dict[str, Any]]) -> None:
+    """Compile the loops ``jobs`` describe into numba's disk cache (in a process of its own,
+    started when a process exits with loops still compiling in the background)."""
+    from ._numba_source import Variant
+
+    for job in jobs:
+        try:
+            mod = _import_path(job["module"], job["path"])
+            values = [tuple(v) if isinstance(v, list) else v for v in job["variant"]]
+            loops = _Loops(job["module"], getattr(mod, "forward_chunks", None),
+                           getattr(mod, "backward_chunks", None), 0, True)  # fmt: skip
+            _warm_loops(loops, job["part"], job["n_state"], job["n_hoisted"], Variant(*values),
+                        getattr(torch, job["work"]))  # fmt: skip
+        except Exception:  # noqa: BLE001, S112 - best effort: the next process compiles it
+            continue
+
+
+def _compile_after_exit(compiler: _Compiler) -> None:
+    """At exit, hand the loops still compiling to a detached process, so that the next
+    process finds them in numba's cache (a short script would otherwise never have them)."""
+    with compiler._lock:
+        jobs = list(compiler._pending.values())
+    if not jobs or os.environ.get("NORSE_CPU_PRECOMPILE", "1").strip() in ("0", "false", "no"):
+        return
+    try:
+        import json
+        import subprocess
+
+        payload = json.dumps(_pending_jobs(jobs))
+        code = (
+            "import json, sys; from norse.torch.kernels.cpu import _precompile; "
+            "_precompile(json.loads(sys.argv[1]))"
+        )
+        subprocess.Popen(
+            [sys.executable, "-c", code, payload],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - never fail an exiting process
+        pass
 
 
 def _warm_threads(module: str, fn: Any, args: tuple) -> None:
