@@ -1,10 +1,10 @@
 """A neuron model's step, traced once into elementwise programs that the fused kernels run.
 
 The fused kernels never name a model. For a step function ``step(x, state, p, dt) -> (out,
-state)`` whose work is elementwise (every neuron model is), :func:`trace` records, with
-``make_fx``, the step *and* its vector-Jacobian product (``torch.autograd.grad`` through the
-step, surrogate gradients included) on one lane of neurons, and turns the recorded ATen graph
-into a :class:`Program`:
+state)`` whose work is elementwise (every neuron model is), :func:`trace` records, under a
+``TorchDispatchMode``, the ATen calls of the step *and* of its vector-Jacobian product
+(autograd run backwards through the step, surrogate gradients included) on one lane of
+neurons, and turns the recording into a :class:`Program`:
 
 * ``prologue``: the values that depend on parameters (and ``dt``) only, such as
   ``dt * tau_mem_inv``. They are computed once per call, in torch, on the real parameter
@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,6 +165,7 @@ _OPS = {
     "tanh_backward", "sigmoid_backward", "fill", "cast", "const",
 }  # fmt: skip
 _CONSTANT_LIKE = {"ones_like": 1.0, "zeros_like": 0.0, "empty_like": 0.0}
+_CONSTANT_OPS = {*_CONSTANT_LIKE, "full_like", "full", "scalar_tensor"}
 
 
 def _kind(dtype: torch.dtype) -> str:
@@ -463,18 +463,23 @@ def _build(
             continue
         if node.op != "call_function":
             raise Untraceable(f"the step's graph has a {node.op} node")
-        converted[node] = _convert(node, names)
-        inputs = [a for a in node.all_input_nodes]
-        kinds = {dep[a] for a in inputs}
-        if converted[node].op == "const":
+        kinds = {dep[a] for a in node.all_input_nodes}
+        if _target_name(node.target) in _CONSTANT_OPS:
             dep[node] = "c"
         elif "l" in kinds:
             dep[node] = "l"
         else:
             dep[node] = "p" if "p" in kinds else "c"
         names[node] = f"t{len(names)}"
-        converted[node] = Node(names[node], converted[node].op, converted[node].args,
-                               converted[node].kind)  # fmt: skip
+
+    def convert(node: Any) -> Node:
+        """A node of a program (converted only when a program uses it: operations on the
+        parameters alone run in torch, in the prologue, and may be anything)."""
+        found = converted.get(node)
+        if found is None:
+            found = _convert(node, names)
+            found = converted[node] = Node(names[node], found.op, found.args, found.kind)
+        return found
 
     # Values of the parameters alone, used by per-lane work, are hoisted into the prologue.
     frontier: list[Any] = []
@@ -504,14 +509,7 @@ def _build(
     hoisted_names = {n: f"h{k}" for k, n in enumerate(frontier)}
 
     def program(selected: list[Any]) -> tuple[Node, ...]:
-        prog = []
-        for n in selected:
-            if n.op == "placeholder" or n in hoisted_names:
-                continue
-            if dep[n] == "c":
-                prog.append(converted[n])
-                continue
-            prog.append(converted[n])
+        prog = [convert(n) for n in selected if n.op != "placeholder" and n not in hoisted_names]
         return tuple(_rename(prog, names, hoisted_names))
 
     def ref(v: Any) -> Any:
@@ -724,7 +722,3 @@ def _all_nodes(frontier: list[_Value], params: list[_Value]) -> list[_Value]:
     for n in frontier:
         visit(n)
     return list(seen.values())
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
