@@ -327,3 +327,51 @@ def test_the_documented_example_runs():
     g_r = torch.autograd.grad(z_r.sum() + s_r.v.sum(), (x, p.tau_inv))
     for a, b in zip(g_f, g_r, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_a_frozen_parameter_may_go_through_any_elementwise_operation():
+    """Gradients are traced only for parameters that require them, so a frozen one may pass
+    through an operation whose derivative the kernels do not implement (``softplus``); it runs
+    in torch, once per call (the prologue). Learnable, the same step runs on the reference."""
+    from typing import NamedTuple
+
+    class P(NamedTuple):
+        raw_tau: torch.Tensor
+        v_th: torch.Tensor = torch.tensor(1.0, dtype=torch.float64)
+
+    class S(NamedTuple):
+        v: torch.Tensor
+
+    def step(x, s, p, dt=0.001):
+        v = s.v + dt * torch.nn.functional.softplus(p.raw_tau) * (x - s.v)
+        z = threshold(v - p.v_th, "super", 50.0)
+        return z, S(v=(1 - z) * v)
+
+    def rest(x):
+        return S(v=torch.zeros_like(x[0]))
+
+    x = (torch.rand(12, 2, 5, dtype=F64) * 3).requires_grad_()
+    frozen = P(raw_tau=torch.linspace(50.0, 150.0, 5, dtype=F64))
+    (out_f, s_f) = SNN(step, rest, p=frozen, backend="cpu")(x)
+    (out_r, s_r) = SNN(step, rest, p=frozen, backend="reference")(x)
+    assert torch.equal(out_f, out_r) and torch.equal(s_f.v, s_r.v)
+    (g_f,) = torch.autograd.grad(out_f.sum() + s_f.v.sum(), x)
+    (g_r,) = torch.autograd.grad(out_r.sum() + s_r.v.sum(), x)
+    torch.testing.assert_close(g_f, g_r, rtol=1e-9, atol=1e-12)
+    learnable = P(raw_tau=nn.Parameter(frozen.raw_tau.clone()))
+    with pytest.raises(NotImplementedError, match="softplus"):
+        SNN(step, rest, p=learnable, backend="cpu")(x)
+
+
+def test_torch_compile_with_learnable_parameters():
+    x = drive("lif", (15, 2, 6), F32)
+    p = vary(layer("lif", "reference").p, (6,), F32, learn=True)
+    eager = layer("lif", "auto", p)
+    compiled = torch.compile(layer("lif", "auto", p), backend="aot_eager", fullgraph=True)
+    (out_c, s_c), (out_e, s_e) = compiled(x), eager(x)
+    assert torch.equal(out_c, out_e)
+    params = [v for v in flat(eager.p) if isinstance(v, torch.Tensor) and v.requires_grad]
+    g_c = torch.autograd.grad(out_c.sum() + s_c.v.sum(), (x, *params))
+    g_e = torch.autograd.grad(out_e.sum() + s_e.v.sum(), (x, *params))
+    for a, b in zip(g_c, g_e, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

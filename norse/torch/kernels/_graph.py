@@ -193,9 +193,11 @@ def _static_key(value: Any) -> Any:
 
 def program_key(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Any:
     """What a traced program depends on: the step, the tuple types, the parameter tensors'
-    dtypes, the values of everything in ``p`` that is not a tensor, ``dt`` and the working
-    dtype. (The leaves' paths follow from the tuple types.)"""
-    parts = tuple(v.dtype if isinstance(v, Tensor) else _static_key(v) for v in flat(p))
+    dtypes and whether they require gradients, the values of everything in ``p`` that is not
+    a tensor, ``dt`` and the working dtype. (The leaves' paths follow from the tuple types.)"""
+    parts = tuple(
+        (v.dtype, v.requires_grad) if isinstance(v, Tensor) else _static_key(v) for v in flat(p)
+    )
     return (step, dtype, float(dt), _types(state), _types(p), parts)
 
 
@@ -376,7 +378,10 @@ def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) ->
     names = ["x", *(f"s{k}" for k in range(F)), *(f"p{k}" for k in range(P))]
     kinds = [dtype] * (1 + F) + [lane_dtype(v) for _, v in p_tensors]
     ins = [example(k) for k in kinds]
-    grads_of = [k for k, t in enumerate(ins) if t.is_floating_point()]
+    # Gradients of the input and the state always; of the parameters that require one (the
+    # others may go through operations whose derivative the kernels do not implement).
+    wants = [True] * (1 + F) + [v.requires_grad for _, v in p_tensors]
+    grads_of = [k for k, t in enumerate(ins) if t.is_floating_point() and wants[k]]
     for k in grads_of:
         ins[k].requires_grad_(True)
     g_in = [example(dtype) for _ in range(1 + F)]

@@ -42,8 +42,8 @@ _KEYS: dict[Any, str] = {}
 class _Slot:
     """Where a tensor (of this dtype) was, in a :func:`template`."""
 
-    def __init__(self, dtype: torch.dtype) -> None:
-        self.dtype = dtype
+    def __init__(self, dtype: torch.dtype, requires_grad: bool) -> None:
+        self.dtype, self.requires_grad = dtype, requires_grad
 
     def __repr__(self) -> str:
         return f"<tensor {self.dtype}>"
@@ -57,7 +57,9 @@ def template(obj: Any) -> Any:
     """
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return ("__tuple__", tuple(obj._fields), *[template(v) for v in obj])
-    return ("__tensor__", obj.dtype) if isinstance(obj, Tensor) else obj
+    if isinstance(obj, Tensor):
+        return ("__tensor__", obj.dtype, obj.requires_grad)
+    return obj
 
 
 def _materialize(desc: Any) -> Any:
@@ -65,8 +67,8 @@ def _materialize(desc: Any) -> Any:
     (steps read fields by name), tensors marked with :data:`_SLOT`."""
     if isinstance(desc, tuple) and len(desc) >= 2 and desc[0] == "__tuple__":
         return _named(desc[1])(*[_materialize(v) for v in desc[2:]])
-    if isinstance(desc, tuple) and len(desc) == 2 and desc[0] == "__tensor__":
-        return _Slot(desc[1])
+    if isinstance(desc, tuple) and len(desc) == 3 and desc[0] == "__tensor__":
+        return _Slot(desc[1], desc[2])
     return desc
 
 
@@ -116,8 +118,19 @@ def _call(key: str, x: Tensor, states: list[Tensor], params: list[Tensor]):
 
     step, st, pt, dt = _BY_KEY[key]
     values = iter(params)
-    p = rebuild(pt, [next(values) if isinstance(v, _Slot) else v for v in flat(pt)])
+    # (below autograd, the operators' tensors carry no ``requires_grad``: the template's
+    # flags name the traced program)
+    p = rebuild(
+        pt,
+        [_flagged(next(values), v) if isinstance(v, _Slot) else v for v in flat(pt)],
+    )
     return Call(step, x, rebuild(st, states), p, dt, explicit=True)
+
+
+def _flagged(t: Tensor, slot: _Slot) -> Tensor:
+    if t.requires_grad == slot.requires_grad:
+        return t
+    return t.detach().requires_grad_(slot.requires_grad)
 
 
 def _reference(call: Any) -> list[Tensor]:
@@ -232,7 +245,9 @@ def _prime(key: str, dtype: torch.dtype) -> bool:
     step, st, pt, dt = _BY_KEY[key]
 
     def dummy(v: Any) -> Any:
-        return torch.zeros((), dtype=v.dtype) if isinstance(v, _Slot) else v
+        if isinstance(v, _Slot):
+            return torch.zeros((), dtype=v.dtype).requires_grad_(v.requires_grad)
+        return v
 
     from torch.utils._python_dispatch import _disable_current_modes
 
