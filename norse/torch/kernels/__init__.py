@@ -9,6 +9,8 @@
 The environment variable ``NORSE_BACKEND`` overrides the layer's choice (for debugging).
 Fused backends register themselves with :func:`register`; each one answers
 ``unsupported(call) -> str | None`` (the reason it cannot run, or ``None``) and ``run(call)``.
+Under ``torch.compile`` / ``torch.export`` a CPU feed-forward sequence is recorded as one
+custom operator (:mod:`norse.torch.kernels._ops`) that runs the fused loops.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ gradients for the input, the initial state and every parameter tensor that requi
 
 Calls the kernels do not cover (recurrent layers, ``record_states``, sparse input, steps that
 are not elementwise, other devices, ...) report a reason through :meth:`CPUBackend.unsupported`;
-``backend="auto"`` then runs the reference.
+``backend="auto"`` then runs the reference. Under ``auto`` the loops of a new model compile in
+a background thread (:class:`_Compiler`) while the reference runs; a named backend, or
+``NORSE_CPU_COMPILE=sync``, compiles in the caller.
 
 Example:
     >>> from norse.torch import LIF
