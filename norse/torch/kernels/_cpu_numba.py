@@ -7,6 +7,7 @@ them fast and what the threads need to share work:
 
 * :class:`_NoAliasCompiler` (``_OPTS``): every array argument is ``noalias`` for LLVM;
 * :func:`_rows`: scratch rows that each start a cache line;
+* :func:`_exp`: ``exp`` in plain arithmetic, so that loops calling it stay vectorised;
 * :func:`_prefetch_row`: prefetch hints for the rows of later steps;
 * :func:`_take`, :func:`_words`, :func:`_pointer`: the shared chunk counter and the OpenMP
   trampolines' argument unpacking.
@@ -18,12 +19,15 @@ and lets LLVM vectorise the loops.
 
 from __future__ import annotations
 
+import decimal
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.compiler import Compiler
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._numba_cache import lock_disk_caches
 
@@ -97,6 +101,109 @@ class _NoAliasCompiler(Compiler):
 
 _OPTS = {"nogil": True, "cache": True, "error_model": "numpy", "pipeline_class": _NoAliasCompiler}
 _HELPER = {"cache": True, "error_model": "numpy", "pipeline_class": _NoAliasCompiler}
+
+
+def _split_ln2(bits: int) -> tuple[float, float]:
+    """``ln 2`` as ``hi + lo``: ``hi`` keeps ``bits`` significant bits, so ``k * hi`` is exact."""
+    ln2 = decimal.Context(prec=60).ln(decimal.Decimal(2))
+    mantissa, exponent = math.frexp(float(ln2))
+    hi = math.ldexp(math.floor(math.ldexp(mantissa, bits)), exponent - bits)
+    return hi, float(ln2 - decimal.Decimal(hi))
+
+
+# exp(x) = 2**k exp(r), x = k ln 2 + r, |r| <= ln(2)/2, for float64 and float32 (``_exp``):
+# ``k ln 2`` is subtracted in two parts (Cody-Waite), the first exact for every ``k`` in range;
+# exp(r) is its Taylor polynomial (degree 13 and 7: truncation below 1e-17 and 1e-8
+# relative, under half an ulp); 2**k is put together from its bits, as (2 exp(r)) 2**(k-1):
+# the largest arguments overflow to inf in the last, exact scaling, and the smallest never
+# pass through a denormal (which a flush-to-zero CPU mode would make 0). Arguments are clamped
+# from below so that 2**k stays a normal number: no denormals, which are slow to compute with.
+_LOG2E = 1.0 / math.log(2.0)
+_LN2_HI, _LN2_LO = _split_ln2(32)
+_EXP_MIN = -708.0  # exp(-708) ~ 3e-308
+_EXP_MAX = 709.79  # exp of more overflows (to inf, through the last doubling)
+_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = (
+    1.0 / math.factorial(n) for n in range(2, 14)
+)
+_F = np.float32
+_LOG2E_F = _F(_LOG2E)
+_LN2_HI_F, _LN2_LO_F = (_F(v) for v in _split_ln2(16))
+_EXP_MIN_F = _F(-86.0)  # exp(-86) ~ 4.5e-38 (2**(k-1) stays a normal number)
+_EXP_MAX_F = _F(88.73)
+_F2, _F3, _F4, _F5, _F6, _F7 = (_F(1.0 / math.factorial(n)) for n in range(2, 8))
+
+
+def _pow2_codegen(bias: int, shift: int, ity: ir.IntType, fty: ir.Type):
+    def codegen(context, builder, sig, args):
+        k = context.cast(builder, args[0], sig.args[0], types.int64)
+        k = builder.trunc(k, ity) if ity.width < 64 else k
+        bits = builder.shl(builder.add(k, ir.Constant(ity, bias)), ir.Constant(ity, shift))
+        return builder.bitcast(bits, fty)
+
+    return codegen
+
+
+@intrinsic
+def _pow2(typingctx, k):
+    """``2.0 ** k`` as a float64, for an integer ``-1022 <= k <= 1023`` (from its bits)."""
+    if not isinstance(k, types.Integer):
+        return None
+    return types.float64(k), _pow2_codegen(1023, 52, ir.IntType(64), ir.DoubleType())
+
+
+@intrinsic
+def _pow2_f(typingctx, k):
+    """``2.0 ** k`` as a float32, for an integer ``-126 <= k <= 127`` (from its bits)."""
+    if not isinstance(k, types.Integer):
+        return None
+    return types.float32(k), _pow2_codegen(127, 23, ir.IntType(32), ir.FloatType())
+
+
+def _exp(x):
+    """``exp(x)`` in the dtype of ``x`` (float32 or float64), in plain arithmetic.
+
+    libm's ``exp`` is a call that stops LLVM from vectorising a loop (numba's wheels have no
+    vector math library): the loops of exponential neuron models and of the
+    ``heavi_erfc`` and ``tanh`` surrogates would run one neuron at a time. Within a few ulp of
+    libm; arguments below -708 (float64) or -86 (float32) give ``exp`` of that bound, about
+    3e-308 or 4.5e-38, where the reference underflows to 0 or a denormal; large arguments
+    overflow to inf; NaN stays NaN.
+    """
+    raise NotImplementedError("_exp is only callable from compiled code")
+
+
+@overload(_exp, jit_options=_HELPER)
+def _exp_impl(x):
+    if x == types.float32:
+
+        def exp32(x):
+            if x < _EXP_MIN_F:
+                x = _EXP_MIN_F
+            if x > _EXP_MAX_F:
+                x = _EXP_MAX_F
+            kf = np.floor(x * _LOG2E_F + _F(0.5))
+            r = (x - kf * _LN2_HI_F) - kf * _LN2_LO_F
+            p = ((((_F7 * r + _F6) * r + _F5) * r + _F4) * r + _F3) * r + _F2
+            p = (p * r + _F(1.0)) * r + _F(1.0)
+            return (p * _F(2.0)) * _pow2_f(int(kf) - 1 if kf == kf else 0)  # (NaN: p is)
+
+        return exp32
+    if x == types.float64:
+
+        def exp64(x):
+            if x < _EXP_MIN:
+                x = _EXP_MIN
+            if x > _EXP_MAX:
+                x = _EXP_MAX
+            kf = np.floor(x * _LOG2E + 0.5)
+            r = (x - kf * _LN2_HI) - kf * _LN2_LO
+            p = ((((_C13 * r + _C12) * r + _C11) * r + _C10) * r + _C9) * r + _C8
+            p = (((((p * r + _C7) * r + _C6) * r + _C5) * r + _C4) * r + _C3) * r + _C2
+            p = (p * r + 1.0) * r + 1.0
+            return (p * 2.0) * _pow2(int(kf) - 1 if kf == kf else 0)
+
+        return exp64
+    return None
 
 
 @njit(**_HELPER)

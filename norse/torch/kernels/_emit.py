@@ -275,7 +275,7 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _COMPARE = {"gt": ">", "lt": "<", "ge": ">=", "le": "<=", "eq": "==", "ne": "!="}
 _NUMBA_FUNCS = {
     "abs": "abs",
-    "exp": "math.exp",
+    "exp": "_exp",
     "expm1": "math.expm1",
     "log": "math.log",
     "log1p": "math.log1p",

@@ -233,7 +233,7 @@ def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
             "from numba import njit",
             "",
             "from norse.torch.kernels._cpu_numba import (",
-            "    _OPTS, _from_bf16, _prefetch_row, _rows, _take, _to_bf16,",
+            "    _OPTS, _exp, _from_bf16, _prefetch_row, _rows, _take, _to_bf16,",
             ")",
             "from norse.torch.kernels._numba_cache import lock_disk_caches",
             "",
