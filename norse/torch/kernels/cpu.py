@@ -228,6 +228,12 @@ def empty_cache() -> None:
     _OUTPUTS.clear()
 
 
+def _buffer(shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
+    """An uninitialised numpy array from the buffer cache (state rows of large layers and
+    cells: fresh memory would cost a page fault per page on every call)."""
+    return _empty(shape, dtype).numpy()
+
+
 def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     return _OUTPUTS.empty(tuple(shape), dtype)
 
@@ -617,7 +623,7 @@ def _rows_of(
     values: tuple[Tensor, ...], nshape: torch.Size, M: int, dtype: torch.dtype
 ) -> np.ndarray:
     """``values`` (each broadcastable to the neurons) as the rows of an ``(len, M)`` array."""
-    out = np.empty((max(len(values), 1), M), _NUMPY[dtype])
+    out = _buffer((max(len(values), 1), M), dtype)
     for k, v in enumerate(values):
         out[k].reshape(nshape)[...] = _as(v.detach(), dtype).numpy()
     return out
@@ -658,7 +664,7 @@ def _forward(plan: _Plan, x: Tensor, states: tuple, params: tuple) -> tuple[Any,
     bf16 = x.dtype == torch.bfloat16  # (the loops read and write its bits, compute in float32)
     io = x.dtype if bf16 else work
     out = _empty(tuple(x.shape), io)
-    sT = np.zeros((max(F, 1), M), _NUMPY[work])
+    sT = _buffer((max(F, 1), M), work)  # (the loops write every entry)
     prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, M, work)
     variant = Variant(per_neuron, kinds, bf16=bf16)
     if M > 0:
@@ -747,12 +753,15 @@ def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout
         _COMPILER.request(program, variant, "backward", work)
         return None
     loops = _loops(program, variant, "backward")
-    gsT = np.zeros((max(F, 1), M), npdtype)
-    for k, gk in enumerate(gstate):
-        if gk is not None:
+    gsT = _buffer((max(F, 1), M), work)
+    for k in range(max(F, 1)):
+        gk = gstate[k] if k < len(gstate) else None
+        if gk is None:
+            gsT[k] = 0
+        else:
             gsT[k].reshape(nshape)[...] = _as(gk.detach(), work).numpy()
     gx = _empty(tuple(shape), io) if want_gx else None
-    gs0 = np.empty((max(F, 1), M), npdtype)
+    gs0 = _buffer((max(F, 1), M), work)
     gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
     s0 = _rows_of(tuple(states), nshape, M, work)
     if loops.uses_x:
