@@ -548,3 +548,26 @@ def test_exp_matches_libm(dtype):
     assert err.max() <= 2 * np.finfo(dtype).eps, err.max()
     assert np.isposinf(out[np.isposinf(want)]).all()
     assert out.dtype == dtype and np.isnan(out[np.isnan(xs)]).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_compiles_afresh(background):
+    """A child forked while the parent's loops compile does not wait for the parent's thread
+    (which it does not have): its own first call starts compiling again."""
+    import multiprocessing
+
+    layer = LIF()
+    layer(drive((5, 2, 3), F32))  # the parent queues its loops
+    assert background._pending or background._ready
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        fresh = pool.apply_async(_child_compiler_state).get(timeout=120)
+    assert fresh == (True, False)
+    background.wait(120)
+
+
+def _child_compiler_state():
+    return (
+        not cpu._COMPILER._pending and not cpu._COMPILER._queued,
+        cpu._COMPILER._thread is not None,
+    )

@@ -1042,6 +1042,16 @@ _BACKGROUND = os.environ.get("NORSE_CPU_COMPILE", "background").strip().lower() 
 _COMPILER = _Compiler()
 
 
+def _forget_compilations_in_child() -> None:
+    """A forked child has no compiler thread: what was queued or compiling starts afresh."""
+    global _COMPILER
+    _COMPILER = _Compiler()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_compilations_in_child)
+
+
 # ----------------------------------------------------------------------------- backend
 class CPUBackend:
     """The ``"cpu"`` backend of :func:`norse.torch.kernels.run`.
