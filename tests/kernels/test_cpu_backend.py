@@ -17,7 +17,7 @@ pytest.importorskip("numba")
 
 from norse.torch import kernels  # noqa: E402
 from norse.torch.functional import lif, lif_box  # noqa: E402
-from norse.torch.kernels import cpu  # noqa: E402
+from norse.torch.kernels import _generated, cpu  # noqa: E402
 from norse.torch.module.leaky_integrator import LI  # noqa: E402
 from norse.torch.module.lif import LIF, LIFRecurrent  # noqa: E402
 from norse.torch.module.lif_box import LIFBox  # noqa: E402
@@ -148,9 +148,9 @@ def test_trampolines_are_imported_only_from_a_directory_of_ours(tmp_path):
     (shared / f"norse-openmp-{os.getuid()}").mkdir(parents=True)
     (shared / f"norse-openmp-{os.getuid()}").chmod(0o777)  # others could plant code here
     ours = tmp_path / "ours"
-    assert cpu._own_directory(shared, ours) == ours / f"norse-openmp-{os.getuid()}"
+    assert _generated.own_directory(shared, ours) == ours / f"norse-openmp-{os.getuid()}"
     with pytest.raises(OSError, match="no writable directory"):
-        cpu._own_directory(shared)
+        _generated.own_directory(shared)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib.util
 import math
 import os
@@ -52,6 +51,7 @@ from torch import Tensor
 from . import Call, reference, register
 from ._checks import Invalid as _Invalid
 from ._checks import check
+from ._generated import cache_directory, generated, import_path, import_source, write_source
 from ._graph import Program, Untraceable, flat, rebuild, trace
 from ._numba_cache import file_lock
 
@@ -379,29 +379,10 @@ class _OpenMP:
         from numba import cfunc, types
 
         source = _trampoline_source(module, name, args)
-        mod = _import_source("norse_openmp", source)
+        mod = import_source("norse_openmp", source)
         # One process at a time compiles a given trampoline and writes its numba cache.
-        with file_lock(str(_cache_directory() / f"{mod.__name__}.lock"), exclusive=True):
+        with file_lock(str(cache_directory() / f"{mod.__name__}.lock"), exclusive=True):
             return cfunc(types.void(types.voidptr), nogil=True, cache=True)(mod.trampoline)
-
-
-def _own_directory(*bases: Any) -> Any:
-    """``<base>/norse-openmp-<uid>`` for the first base where that is a writable directory owned
-    by this user and not writable by others (code is imported from it)."""
-    for base in bases:
-        d = base / f"norse-openmp-{os.getuid()}"
-        try:
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = d.stat()
-            if st.st_uid != os.getuid() or st.st_mode & 0o022:
-                continue
-            probe = d / f".probe{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
-        except OSError:
-            continue
-        return d
-    raise OSError("no writable directory of this user for the OpenMP trampolines")
 
 
 #: False runs the loops on a pool of Python threads instead of torch's OpenMP threads; set by
@@ -458,78 +439,6 @@ def _trampoline_source(module: str, name: str, args: tuple) -> str:
     )
 
 
-def _helpers_digest() -> str:
-    """A digest of the hand-written numba helpers that generated loops import (numba's cache
-    does not notice when they change; the generated modules' names do)."""
-    global _HELPERS_DIGEST
-    if _HELPERS_DIGEST is None:
-        from pathlib import Path
-
-        here = Path(__file__).parent
-        h = hashlib.sha256()
-        for f in ("_cpu_numba.py", "_numba_source.py", "_emit.py"):
-            h.update((here / f).read_bytes())
-        _HELPERS_DIGEST = h.hexdigest()
-    return _HELPERS_DIGEST
-
-
-_HELPERS_DIGEST: str | None = None
-
-
-def _cache_directory() -> Any:
-    """Where generated sources (and numba's cache of them) live: ``$NORSE_CACHE_DIR``, else
-    the package's ``__pycache__``, else the user's cache directory."""
-    global _CACHE_DIR
-    if _CACHE_DIR is None:
-        from pathlib import Path
-
-        env = os.environ.get("NORSE_CACHE_DIR")
-        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        bases = [Path(env)] if env else [Path(__file__).parent / "__pycache__", Path(xdg) / "norse"]
-        _CACHE_DIR = _own_directory(*bases)
-    return _CACHE_DIR
-
-
-_CACHE_DIR: Any = None
-
-
-def _write_source(prefix: str, source: str) -> tuple[str, Any]:
-    """Write ``source`` to the cache directory, named after its digest: ``(module, path)``."""
-    digest = hashlib.sha256((source + _helpers_digest()).encode()).hexdigest()[:20]
-    module = f"{prefix}_{digest}"
-    path = _cache_directory() / f"{module}.py"
-    if not path.exists() or path.read_text() != source:  # (written by us, or rewritten)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    return module, path
-
-
-def _import_path(module: str, path: Any) -> Any:
-    spec = importlib.util.spec_from_file_location(module, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[module] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules[module]
-        raise
-    return mod
-
-
-def _import_source(prefix: str, source: str) -> Any:
-    """Write ``source`` to the cache directory (named after its digest) and import it."""
-    with _IMPORT_LOCK:  # (the background compiler and a caller may ask at once)
-        module, path = _write_source(prefix, source)
-        mod = sys.modules.get(module)
-        if mod is not None:
-            return mod
-        return _import_path(module, path)
-
-
-_IMPORT_LOCK = threading.RLock()
-
-
 class _Loops(NamedTuple):
     module: str
     forward_chunks: Any
@@ -539,7 +448,6 @@ class _Loops(NamedTuple):
 
 
 _LOOPS: dict[Any, _Loops] = {}
-_LOOPS_LOCK = threading.Lock()
 
 
 def _loops(program: Program, variant: Any, part: str) -> _Loops:
@@ -549,29 +457,22 @@ def _loops(program: Program, variant: Any, part: str) -> _Loops:
     if loops is None:
         from ._numba_source import source
 
-        with _LOOPS_LOCK:
-            loops = _LOOPS.get(key)
-            if loops is None:
-                text, facts = source(program, variant, part)
-                try:
-                    mod = _import_source(f"norse_fused_{part}", text)
-                except Exception as e:  # an incompatible numba/llvmlite: never break the layer
-                    raise _CompileError(
-                        f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
-                    ) from e
-                loops = _Loops(
-                    mod.__name__,
-                    getattr(mod, "forward_chunks", None),
-                    getattr(mod, "backward_chunks", None),
-                    facts["scratch"],
-                    facts["uses_x"],
-                )
-                _LOOPS[key] = loops
-                _PROGRAMS[id(program)] = program  # (keeps the id valid)
+        try:
+            mod, facts = generated("norse_fused", program, variant, part, source)
+        except Exception as e:  # an incompatible numba/llvmlite: never break the layer
+            raise _CompileError(
+                f"numba could not compile the CPU kernels ({type(e).__name__}: {e})"
+            ) from e
+        loops = _LOOPS[key] = _Loops(
+            mod.__name__,
+            getattr(mod, "forward_chunks", None),
+            getattr(mod, "backward_chunks", None),
+            facts["scratch"],
+            facts["uses_x"],
+        )
     return loops
 
 
-_PROGRAMS: dict[int, Program] = {}
 _ENTRIES: dict[tuple[Any, ...], Callable] = {}
 
 
@@ -974,7 +875,7 @@ def _pending_jobs(jobs: list[tuple[Program, Any, str, torch.dtype]]) -> list[dic
     found = []
     for program, variant, part, work in jobs:
         text, _ = source(program, variant, part)
-        module, path = _write_source(f"norse_fused_{part}", text)
+        module, path = write_source(f"norse_fused_{part}", text)
         found.append({
             "module": module, "path": str(path), "part": part, "work": str(work).split(".")[-1],
             "n_state": program.n_state, "n_hoisted": program.n_hoisted,
@@ -990,7 +891,7 @@ def _precompile(jobs: list[dict[str, Any]]) -> None:
 
     for job in jobs:
         try:
-            mod = _import_path(job["module"], job["path"])
+            mod = import_path(job["module"], job["path"])
             values = [tuple(v) if isinstance(v, list) else v for v in job["variant"]]
             loops = _Loops(job["module"], getattr(mod, "forward_chunks", None),
                            getattr(mod, "backward_chunks", None), 0, True)  # fmt: skip

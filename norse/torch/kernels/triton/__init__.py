@@ -49,28 +49,13 @@ class Kernels(NamedTuple):
     uses_x: bool  # backward reads the input
 
 
-_MODULES: dict[Any, Kernels] = {}
-_PROGRAMS: dict[int, Program] = {}  # (keeps the ids in the keys valid)
-_LOCK = threading.Lock()
-
-
 def kernels(program: Program, variant: Variant, part: str) -> Kernels:
     """The ``part`` (``"forward"`` or ``"backward"``) kernel of ``program`` for ``variant``."""
-    key = (id(program), variant, part)
-    found = _MODULES.get(key)
-    if found is None:
-        from ..cpu import _import_source
-        from ._source import source
+    from .._generated import generated
+    from ._source import source
 
-        with _LOCK:
-            found = _MODULES.get(key)
-            if found is None:
-                text, facts = source(program, variant, part)
-                module = _import_source(f"norse_triton_{part}", text)
-                found = Kernels(getattr(module, part), facts["scratch"], facts["uses_x"])
-                _MODULES[key] = found
-                _PROGRAMS[id(program)] = program
-    return found
+    module, facts = generated("norse_triton", program, variant, part, source)
+    return Kernels(getattr(module, part), facts["scratch"], facts["uses_x"])
 
 
 _TL = {torch.float32: tl.float32, torch.float64: tl.float64}
