@@ -182,9 +182,11 @@ def _fused_sequence_backward(
     if isinstance(plan, cpu._Plan):
         with torch.no_grad():
             nshape = x.shape[1:]
-            prm, _, _ = cpu._hoisted(plan.program, plan.params, nshape, nshape.numel(), plan.work)
+            variant = plan.forward_variant()
+            prm = cpu._hoisted(plan.program, plan.params, nshape, nshape.numel(), plan.work,
+                               variant.per_neuron)  # fmt: skip
             found = cpu._backward(plan, x, plan.states, plan.params, needs, grads[0],
-                                  grads[1:], prm, plan.forward_variant())  # fmt: skip
+                                  grads[1:], prm, variant)  # fmt: skip
     if found is None:
         found = _reference_vjp(call, inputs, grads, needs)
     return [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, found, strict=True)]

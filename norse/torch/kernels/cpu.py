@@ -530,32 +530,25 @@ def _rows_of(
     return out
 
 
-def _pack_hoisted(hoisted: tuple[Any, ...], nshape: torch.Size, M: int, dtype: torch.dtype):
-    """The hoisted values as ``(H, 1)`` rows (all shared) or ``(H, M)`` (any per neuron)."""
-    values = [h if isinstance(h, Tensor) else torch.as_tensor(h) for h in hoisted]
-    kinds = tuple(
-        "b" if v.dtype == torch.bool else ("f" if v.is_floating_point() else "i") for v in values
-    )
-    if any(v.numel() > 1 for v in values):
-        return _rows_of(tuple(values), nshape, M, dtype), True, kinds
+def _hoisted(program: Program, params: tuple[Tensor, ...], nshape: torch.Size, M: int,
+             work: torch.dtype, per_neuron: bool) -> np.ndarray:  # fmt: skip
+    """The hoisted values, packed as ``(H, M)`` rows (``per_neuron``) or ``(H, 1)``: the
+    prologue on the real parameter tensors (the reference's own operations; computed on
+    every call, as parameters may change in place in ways no version counter sees, such as
+    ``p.data.clamp_()``)."""
+    with torch.no_grad():
+        values = [
+            h if isinstance(h, Tensor) else torch.as_tensor(h) for h in program.prologue(*params)
+        ]
+    if per_neuron:
+        return _rows_of(tuple(values), nshape, M, work)
     # (``item`` gives a float32 or float64 exactly; numpy rounds once to the working dtype)
     column = [[v.item()] for v in values] or [[0.0]]
-    return np.array(column, _NUMPY[dtype]), False, kinds
-
-
-def _hoisted(program: Program, params: tuple[Tensor, ...], nshape: torch.Size, M: int,
-             work: torch.dtype) -> tuple[np.ndarray, bool, tuple[str, ...]]:  # fmt: skip
-    """The hoisted values, packed: the prologue on the real parameter tensors (the
-    reference's own operations; computed on every call, as parameters may change in place
-    in ways no version counter sees, such as ``p.data.clamp_()``)."""
-    with torch.no_grad():
-        values = program.prologue(*params)
-    return _pack_hoisted(values, nshape, M, work)
+    return np.array(column, _NUMPY[work])
 
 
 def _forward(plan: _Plan, x: Tensor, states: tuple, params: tuple) -> tuple[Any, ...]:
     """The forward loops: ``(out, final state fields, packed hoisted values, variant)``."""
-    from ._numba_source import Variant
 
     program = plan.program
     F = program.n_state
@@ -566,8 +559,8 @@ def _forward(plan: _Plan, x: Tensor, states: tuple, params: tuple) -> tuple[Any,
     io = x.dtype if bf16 else work
     out = _empty(tuple(x.shape), io)
     sT = _buffer((max(F, 1), M), work)  # (the loops write every entry)
-    prm, per_neuron, kinds = _hoisted(program, tuple(params), nshape, M, work)
-    variant = Variant(per_neuron, kinds, bf16=bf16)
+    variant = plan.forward_variant()
+    prm = _hoisted(program, tuple(params), nshape, M, work, variant.per_neuron)
     if M > 0:
         xc = _bits(_as(x.detach(), io).contiguous().view(T, M))
         s0 = _rows_of(states, nshape, M, work)
@@ -616,21 +609,27 @@ class _FusedSequence(torch.autograd.Function):
         return (None, *found)
 
 
+def _param_grads(program: Program, wanted: Any) -> tuple[int, ...]:
+    """The parameters (indices) whose gradients the backward loops compute: those wanted
+    that the traced step gives one."""
+    F = program.n_state
+    return tuple(
+        k for k, want in enumerate(wanted) if want and program.bwd_outputs[1 + F + k] is not None
+    )
+
+
 def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout: Any,
               gstate: Any, prm: np.ndarray, forward_variant: Any) -> list[Any] | None:  # fmt: skip
     """The backward loops: gradients of ``(x, *states, *params)`` (``None`` where not
     needed); ``None`` altogether while this variant's loops compile in the background."""
-    from ._numba_source import Variant
 
     program = plan.program
-    F, P = program.n_state, program.n_params
+    F = program.n_state
     shape, work = x.shape, plan.work
     T, nshape = shape[0], shape[1:]
     M = math.prod(nshape)
     want_gx = needs[0]
-    pgrads = tuple(
-        k for k in range(P) if needs[1 + F + k] and program.bwd_outputs[1 + F + k] is not None
-    )
+    pgrads = _param_grads(program, needs[1 + F :])
     grads: list[Any] = [None] * len(needs)
     if M == 0:
         for k, t in enumerate((x, *states, *params)):
@@ -648,8 +647,7 @@ def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout
         g, gt = np.full((1, 1), value, npdtype), False
     else:
         g, gt = _bits(_as(gout.detach(), io).contiguous().view(T, M)), True
-    variant = Variant(forward_variant.per_neuron, forward_variant.hoisted_kinds, gt, want_gx,
-                      pgrads, bf16)  # fmt: skip
+    variant = forward_variant._replace(gt=gt, want_gx=want_gx, pgrads=pgrads)
     if plan.background and not _COMPILER.ready(program, variant, "backward", work):
         _COMPILER.request(program, variant, "backward", work)
         return None
@@ -767,15 +765,10 @@ class _Compiler:
         if failed is not None:
             return failed
         self.request(plan.program, variant, "forward", plan.work)
-        from ._numba_source import Variant
-
-        F, P = plan.program.n_state, plan.program.n_params
-        pgrads = tuple(
-            k for k in range(P)
-            if plan.params[k].requires_grad and plan.program.bwd_outputs[1 + F + k] is not None
-        )  # fmt: skip
-        backward = Variant(variant.per_neuron, variant.hoisted_kinds, True,
-                           plan.call.x.requires_grad, pgrads, variant.bf16)  # fmt: skip
+        wanted = [p.requires_grad for p in plan.params]
+        backward = variant._replace(
+            want_gx=plan.call.x.requires_grad, pgrads=_param_grads(plan.program, wanted)
+        )
         if torch.is_grad_enabled() and plan.program.differentiable[0]:
             self.request(plan.program, backward, "backward", plan.work)
         return "the CPU loops of this model are being compiled in the background; the reference runs meanwhile"  # noqa: E501
