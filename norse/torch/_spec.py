@@ -38,6 +38,11 @@ class NirNeuron(NamedTuple):
     -> node``; ``load(node, dt, reset_method, who) -> (p, input_scale)``; ``time_constants``:
     the node fields (seconds) that explicit Euler needs above ``dt``. (Names, not classes,
     so that the model's file does not import ``nir``; see ``norse.torch.utils.nir_mapping``.)
+
+    Example:
+        >>> from norse.torch.functional import lif
+        >>> lif.SPEC.nir.node, lif.SPEC.nir.time_constants
+        ('CubaLIF', ('tau_syn', 'tau_mem'))
     """
 
     node: str
