@@ -7,7 +7,13 @@ The scripts import this as ``from _common import ...``: a script's own directory
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
+import time
+from pathlib import Path
+
+import torch
 
 
 def fmt(value, spec: str = ".2f", none: str = "-") -> str:
@@ -62,3 +68,19 @@ def model_layers() -> dict[str, tuple[type, dict, float]]:
         if layer is not None:
             out[spec.name] = (layer, dict(spec.example), float(spec.drive))
     return out
+
+
+def print_header(device: torch.device) -> None:
+    """The run's date, machine, torch, threads and load, and the command line (comment lines
+    of a benchmark's output; a busy machine gets a hint)."""
+    load = os.getloadavg()
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {where}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+    print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    if load[0] > 0.5 and torch.get_num_threads() > 1:
+        print("# the machine is busy: --threads 1 gives steadier numbers (waiting OpenMP threads)")

@@ -37,10 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import traceback
@@ -48,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import add_shape_argument, fmt, markdown
+from _common import add_shape_argument, fmt, markdown, print_header
 
 import norse.torch as nt
 
@@ -221,17 +219,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    load = os.getloadavg()
-    where = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    )
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {where}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
-    print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    if load[0] > 0.5 and torch.get_num_threads() > 1:
-        print("# the machine is busy: --threads 1 gives steadier numbers (waiting OpenMP threads)")
+    print_header(device)
     print(f"# LIF fwd+bwd at (T, B, N) = {tuple(args.shape)} on {args.device}, torch.compile "
           f"backend={args.compile_backend!r} mode={args.mode!r}; medians of {args.repeat} rounds")  # fmt: skip
     print()

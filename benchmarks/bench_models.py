@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import add_shape_argument, fmt, markdown, model_layers, settle
+from _common import add_shape_argument, fmt, markdown, model_layers, print_header, settle
 
 import norse.torch as nt
 from norse.torch import kernels
@@ -215,17 +212,7 @@ def main() -> None:
     shape = tuple(args.shape)
     backends = ("auto", "reference", fused)
 
-    load = os.getloadavg()
-    where = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    )
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {where}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
-    print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    if load[0] > 0.5 and torch.get_num_threads() > 1:
-        print("# the machine is busy: --threads 1 gives steadier numbers (waiting OpenMP threads)")
+    print_header(device)
     print(f"# fwd+bwd of each layer at (T, B, N) = {shape}, {args.dtype} on {args.device}; "
           f"medians of {args.repeat} interleaved rounds")  # fmt: skip
     print()
