@@ -105,7 +105,9 @@ def compare(name: str, x, state, p, *, grads: bool = True, **kw) -> None:
     if not grads:
         return
     params = [v for v in flat(ref.p) if isinstance(v, torch.Tensor) and v.requires_grad]
-    inputs = [t for t in (x, *flat(state or ()), *params) if t.requires_grad]
+    inputs = [
+        t for t in (x, *(flat(state) if state is not None else []), *params) if t.requires_grad
+    ]
     gen = torch.Generator().manual_seed(1)
     weights = [torch.randn(t.shape, generator=gen, dtype=F64).to(t.dtype) for t in (out_r, *s_r)]
 
@@ -375,3 +377,21 @@ def test_torch_compile_with_learnable_parameters():
     g_e = torch.autograd.grad(out_e.sum() + s_e.v.sum(), (x, *params))
     for a, b in zip(g_c, g_e, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_compile_of_a_users_step_without_parameters():
+    """``SNN(step, fallback, p=())`` (1.1.0 accepts any ``p``) compiles with the fused operator."""
+    from norse.torch.functional.leaky_integrator_box import LIBoxState
+
+    def step(x, s, p, dt=0.001):
+        v = s.v + 0.5 * (x - s.v)
+        return v, LIBoxState(v=v)
+
+    layer = SNN(step, lambda x: LIBoxState(v=torch.zeros_like(x[0])), p=())
+    x = torch.rand(6, 2, 3).requires_grad_()
+    out_c, _ = torch.compile(layer, backend="aot_eager", fullgraph=True)(x)
+    out_e, _ = layer(x)
+    torch.testing.assert_close(out_c, out_e)
+    (g_c,) = torch.autograd.grad(out_c.sum(), x)
+    (g_e,) = torch.autograd.grad(out_e.sum(), x)
+    torch.testing.assert_close(g_c, g_e)

@@ -114,7 +114,10 @@ def leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def flat(obj: Any) -> list[Any]:
-    """The leaves of a (nested) named tuple, in order (:func:`leaves` without the paths)."""
+    """The leaves of a (nested) named tuple, in order (:func:`leaves` without the paths);
+    anything else (``None``, a plain tuple) is one leaf, as :func:`rebuild` takes it."""
+    if not (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+        return [obj]
     out: list[Any] = []
     for value in obj:
         if isinstance(value, tuple) and hasattr(value, "_fields"):

@@ -188,30 +188,10 @@ def _fused_sequence_backward(
             found = cpu._backward(plan, x, plan.states, plan.params, needs, grads[0],
                                   grads[1:], prm, variant)  # fmt: skip
     if found is None:
-        found = _reference_vjp(call, inputs, grads, needs)
+        from . import reference
+
+        found = reference.vjp(call.step, call.state, call.p, call.dt, inputs, grads, needs)
     return [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, found, strict=True)]
-
-
-def _reference_vjp(call: Any, inputs: list[Tensor], grads: list, needs: list[bool]) -> list:
-    """Gradients through the reference loop, with ``torch.func`` (an operator's body runs
-    below autograd, where ``torch.autograd.grad`` records nothing)."""
-    from . import reference
-
-    F = len(flat(call.state))
-
-    def forward(x: Tensor, *rest: Tensor) -> list[Tensor]:
-        params = iter(rest[F:])
-        p = rebuild(call.p, [next(params) if isinstance(v, Tensor) else v for v in flat(call.p)])
-        out, state = reference.run(call.step, x, rebuild(call.state, rest[:F]), p, call.dt)
-        return [out, *flat(state)]
-
-    outs, vjp = torch.func.vjp(forward, *inputs)
-    cotangents = [
-        torch.zeros_like(o) if g is None else g.to(o.dtype)
-        for o, g in zip(outs, grads, strict=True)
-    ]
-    found = vjp(cotangents)
-    return [g if need else None for g, need in zip(found, needs, strict=True)]
 
 
 @_fused_sequence_backward.register_fake

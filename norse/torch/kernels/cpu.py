@@ -52,7 +52,7 @@ from . import Call, reference, register
 from ._checks import Invalid as _Invalid
 from ._checks import check
 from ._generated import cache_directory, generated, import_path, import_source, write_source
-from ._graph import Program, Untraceable, flat, rebuild, trace
+from ._graph import Program, Untraceable, rebuild, trace
 from ._numba_cache import file_lock
 
 __all__ = ["CPUBackend", "empty_cache"]
@@ -692,38 +692,13 @@ def _backward(plan: _Plan, x: Tensor, states: Any, params: Any, needs: Any, gout
 def _reference_gradients(
     plan: _Plan, x: Tensor, rest: Any, needs: Any, gout: Any, gstate: tuple
 ) -> list[Any]:
-    """The gradients by autograd through the reference loop (while the backward loops of
-    this variant compile in the background)."""
-    program = plan.program
-    F = program.n_state
-    work = plan.work
-    inputs = [
-        _as(t.detach(), work if k <= F else t.dtype).requires_grad_(bool(need))
-        for k, (t, need) in enumerate(zip((x, *rest), needs, strict=True))
-    ]
+    """The gradients through the reference loop (while the backward loops of this variant
+    compile in the background), computed in the loops' dtype."""
+    F = plan.program.n_state
+    inputs = [_as(t.detach(), plan.work if k <= F else t.dtype) for k, t in enumerate((x, *rest))]
     call = plan.call
-    tensors = iter(inputs[1 + F :])
-    p = rebuild(call.p, [next(tensors) if isinstance(v, Tensor) else v for v in flat(call.p)])
-    with torch.enable_grad():
-        out, final = reference.run(call.step, inputs[0], rebuild(call.state, inputs[1 : 1 + F]),
-                                   p, call.dt)  # fmt: skip
-    pairs = [
-        (o, g) for o, g in zip((out, *flat(final)), (gout, *gstate), strict=True)
-        if g is not None and o.requires_grad
-    ]  # fmt: skip
-    wanted = [t for t in inputs if t.requires_grad]
-    grads = iter(
-        torch.autograd.grad(
-            [o for o, _ in pairs], wanted, [_as(g, o.dtype) for o, g in pairs], allow_unused=True
-        )  # fmt: skip
-        if pairs and wanted
-        else [None] * len(wanted)
-    )
-    result: list[Any] = []
-    for t, original in zip(inputs, (x, *rest), strict=True):
-        g = next(grads) if t.requires_grad else None
-        result.append(None if g is None else _as(g, original.dtype))
-    return result
+    found = reference.vjp(call.step, call.state, call.p, call.dt, inputs, [gout, *gstate], needs)
+    return [None if g is None else _as(g, t.dtype) for g, t in zip(found, (x, *rest), strict=True)]
 
 
 class _Compiler:
