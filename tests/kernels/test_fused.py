@@ -395,3 +395,30 @@ def test_torch_compile_of_a_users_step_without_parameters():
     (g_c,) = torch.autograd.grad(out_c.sum(), x)
     (g_e,) = torch.autograd.grad(out_e.sum(), x)
     torch.testing.assert_close(g_c, g_e)
+
+
+def test_a_tensor_captured_from_outside_keeps_the_step_on_the_reference():
+    """A step reading a tensor that is not its input, state or a parameter (a global, a
+    closure) could change it between calls; the kernels would keep the traced value, so the
+    step runs on the reference (and a named backend says why). Literals made in the step
+    (``torch.tensor(0.25)``) are fine."""
+    from norse.torch.functional.leaky_integrator_box import LIBoxState
+
+    gain = torch.tensor(0.5)
+
+    def step(x, s, p, dt=0.001):
+        v = s.v + gain * x + torch.tensor(0.25) * s.v
+        return v, LIBoxState(v=v)
+
+    def rest(x):
+        return LIBoxState(v=torch.zeros_like(x[0]))
+
+    x = torch.rand(5, 2, 3)
+    with pytest.raises(NotImplementedError, match="from outside"):
+        SNN(step, rest, p=(), backend="cpu")(x)
+    layer = SNN(step, rest, p=(), backend="auto")
+    first, _ = layer(x)
+    gain.fill_(2.0)
+    second, _ = layer(x)
+    assert torch.equal(second, SNN(step, rest, p=(), backend="reference")(x)[0])
+    assert not torch.equal(first, second)

@@ -302,6 +302,14 @@ class _Recorder:
             raise Untraceable(
                 "the step reads tensor values in Python (data-dependent control flow)"
             )
+        if name not in ("lift_fresh", "lift_fresh_copy"):  # (``torch.tensor(...)`` in the step)
+            for a in (*args, *kwargs.values()):
+                if isinstance(a, Tensor) and id(a) not in self.known and a.numel() == 1:
+                    raise Untraceable(
+                        "the step uses a tensor from outside (not its input, state or a "
+                        "parameter): the fused kernels would keep its value of now; pass it "
+                        "in the parameters"
+                    )
         rargs, rkwargs = self.ref(args), {k: self.ref(v) for k, v in kwargs.items()}
         out = func(*args, **kwargs)
         if not isinstance(out, Tensor):
