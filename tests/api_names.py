@@ -176,6 +176,7 @@ MODULE: dict[str, frozenset[str]] = {
         "FeedforwardActivation RecurrentActivation SNN SNNCell SNNRecurrent SNNRecurrentCell"
     ),
     "spikes_to_times_decoder": _names("SpikesToTimesDecoder"),
+    "spike_linear": _names("SpikeLinear"),  # superset (spike-sparse synapses)
 }
 
 # ----------------------------------------------------------------------------- models (§4)
@@ -286,7 +287,7 @@ TOP_LEVEL_1_1_0 = (
 #: Names the project adds at top level on purpose (§8, §9.1, DECISIONS.md).
 TOP_LEVEL_SUPERSET = _names(
     """PoissonEncoderStep SignedPoissonEncoderStep threshold LIFBox LIBox LIFRefrac
-    LIFAdExRefrac CobaLIF"""
+    LIFAdExRefrac CobaLIF SpikeLinear spike_linear"""
 )
 
 #: Attributes of ``norse.torch`` that are not in its ``__all__`` (1.1.0: 223 - 217).

@@ -157,6 +157,7 @@ from .functional.receptive_field import (
 )
 from .functional.regularization import regularize_step, spike_accumulator, voltage_accumulator
 from .functional.reset import ResetMethod, reset_subtract, reset_value
+from .functional.spike_linear import spike_linear
 from .functional.stdp_sensor import STDPSensorParameters, STDPSensorState, stdp_sensor_step
 from .functional.superspike import super_fn
 from .functional.threshold import (
@@ -234,6 +235,7 @@ from .module.receptive_field import (
 )
 from .module.regularization import RegularizationCell
 from .module.sequential import RecurrentSequential, RecurrentSequentialState, SequentialState
+from .module.spike_linear import SpikeLinear
 from .module.spikes_to_times_decoder import SpikesToTimesDecoder
 
 # --- NIR interchange ------------------------------------------------------------------

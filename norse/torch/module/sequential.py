@@ -8,10 +8,27 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from ..functional.spike_linear import spike_linear
 from ..utils._validation import is_size
 from ..utils.state import _is_module_stateful
+from .lift import _has_hooks
 
 __all__ = ["RecurrentSequential", "RecurrentSequentialState", "SequentialState"]
+
+# Modules that pass spikes on as sparse values (reshapes; dropout zeroes or scales entries).
+# Exact types: a subclass may compute something else.
+_KEEPS_SPIKES: frozenset[type[nn.Module]] = frozenset(
+    {nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d}
+)
+
+
+def _emits_spikes(module: nn.Module, previous: bool) -> bool:
+    """Whether ``module``'s output is spikes: a neuron module whose spec says so (``spec.output
+    == "spikes"``), or a reshape / dropout of spikes (``previous``: its input is spikes)."""
+    spec = getattr(type(module), "spec", None)
+    if spec is not None:
+        return getattr(spec, "output", None) == "spikes"
+    return previous and type(module) in _KEEPS_SPIKES
 
 
 class SequentialState(nn.Sequential):
@@ -23,9 +40,20 @@ class SequentialState(nn.Sequential):
     entry per module (``None`` for stateless ones and for a first call). A list passed in is
     updated in place and returned.
 
+    Spike-sparse synapses: a plain ``nn.Linear`` whose input is the spike output of a neuron
+    module (a module whose ``spec.output`` is ``"spikes"``, such as ``LIFCell`` or ``LIF``,
+    possibly followed by ``nn.Flatten``, ``nn.Unflatten``, ``nn.Identity`` or dropout) runs
+    through :func:`~norse.torch.functional.spike_linear.spike_linear` with its own ``weight``
+    and ``bias``: on sparse CPU spikes only the weight columns of the active inputs are summed
+    (see ``docs/performance.md``). The module itself is not replaced (``state_dict`` and
+    ``repr`` are unchanged); results equal ``nn.Linear``'s up to floating-point rounding. A
+    ``Linear`` with hooks (its own or global ones) is called as usual, so its hooks run.
+
     Args:
         *args (nn.Module): the modules, run in order (children named ``"0"``, ``"1"``, ...).
         return_hidden (bool): return every module's output (a list) instead of the last one.
+        spike_synapses (bool): keyword only; ``False`` calls every ``nn.Linear`` as it is
+            (``F.linear`` throughout). Default: ``True``.
 
     Attributes:
         stateful_layers (list[bool]): which modules take a state.
@@ -39,13 +67,23 @@ class SequentialState(nn.Sequential):
         >>> out.shape, len(state), model.stateful_layers
         (torch.Size([8, 2]), 4, [False, True, False, True])
         >>> out, state = model(torch.ones(8, 4), state)   # continue from the last state
+
+        The second ``Linear`` gets the first ``LIFCell``'s spikes, so it runs through
+        ``spike_linear`` when they are sparse; ``spike_synapses=False`` turns that off:
+
+        >>> dense = SequentialState(*model, spike_synapses=False)
+        >>> torch.allclose(dense(torch.ones(8, 4))[0], model(torch.ones(8, 4))[0])
+        True
     """
 
-    def __init__(self, *args: nn.Module, return_hidden: bool = False) -> None:
+    def __init__(
+        self, *args: nn.Module, return_hidden: bool = False, spike_synapses: bool = True
+    ) -> None:
         super().__init__(*args)
         self.stateful_layers: list[bool] = [_is_module_stateful(m) for m in self]
         self.forward_state_hooks: list[RemovableHandle] = []
         self.return_hidden = return_hidden
+        self.spike_synapses = spike_synapses
 
     # -- keep ``stateful_layers`` in step with the children --------------------------------
     def append(self, module: nn.Module) -> SequentialState:
@@ -121,11 +159,16 @@ class SequentialState(nn.Sequential):
             )
         hidden = []
         x = input_tensor
+        sparse = getattr(self, "spike_synapses", True)  # (absent in pickles of older versions)
+        spikes = False  # whether x is the spike output of a neuron module
         for idx, module in enumerate(self):
             if self.stateful_layers[idx]:
                 x, state[idx] = module(x, state[idx])
+            elif spikes and sparse and _runs_sparse(module, x):
+                x = spike_linear(x, module.weight, module.bias)
             else:
                 x = module(x)
+            spikes = sparse and _emits_spikes(module, spikes)
             if self.return_hidden:
                 hidden.append(x)
         return (hidden if self.return_hidden else x), state
@@ -167,6 +210,21 @@ class SequentialState(nn.Sequential):
         self.forward_state_hooks.clear()
 
 
+def _runs_sparse(module: nn.Module, x: Any) -> bool:
+    """Whether ``module(x)`` may run as ``spike_linear(x, module.weight, module.bias)``: a
+    plain ``nn.Linear`` (not a subclass, which may compute something else) without hooks."""
+    return (
+        type(module) is nn.Linear
+        and isinstance(x, Tensor)
+        and nn.Linear.forward is _LINEAR_FORWARD  # (nobody replaced it)
+        and "forward" not in module.__dict__
+        and not _has_hooks(module)
+    )
+
+
+_LINEAR_FORWARD = nn.Linear.forward
+
+
 class RecurrentSequentialState(NamedTuple):
     """State of :class:`RecurrentSequential`: the fed-back output ``cache`` and the list of
     module states ``state``.
@@ -191,6 +249,8 @@ class RecurrentSequential(nn.Module):
     Args:
         *modules (nn.Module): the modules, run in order.
         output_modules (int or list[int]): index (or indices) of the output module(s).
+        spike_synapses (bool): keyword only; as for :class:`SequentialState` (``nn.Linear``
+            layers fed by spikes run through ``spike_linear``). Default: ``True``.
 
     Example:
         >>> from norse.torch import LIFCell
@@ -201,7 +261,12 @@ class RecurrentSequential(nn.Module):
         (torch.Size([3, 2]), 'RecurrentSequentialState')
     """
 
-    def __init__(self, *modules: nn.Module, output_modules: list[int] | int = -1) -> None:
+    def __init__(
+        self,
+        *modules: nn.Module,
+        output_modules: list[int] | int = -1,
+        spike_synapses: bool = True,
+    ) -> None:
         super().__init__()
         if is_size(output_modules):
             output_modules = int(output_modules)
@@ -223,7 +288,7 @@ class RecurrentSequential(nn.Module):
                 )
         if isinstance(output_modules, list):
             output_modules = [int(k) for k in output_modules]
-        self.module = SequentialState(*modules, return_hidden=True)
+        self.module = SequentialState(*modules, return_hidden=True, spike_synapses=spike_synapses)
         self.output_modules = output_modules
 
     def forward(
