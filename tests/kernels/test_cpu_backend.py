@@ -237,7 +237,7 @@ def _call(layer, x, state=None, record_states=False):
         ("record_states", "record_states"),
         ("sparse", "sparse"),
         ("int_input", "int64"),
-        ("recurrent", "recurrent"),
+        ("recurrent", "linear\\(input, input_weights\\)"),
         ("not_elementwise", "mean"),
         ("wide_parameter", "wider"),
         ("no_numba", "numba is not installed"),
@@ -260,8 +260,16 @@ def test_explicit_cpu_explains_what_it_cannot_run(case, reason, monkeypatch):
         p = lif.LIFParameters(v_th=torch.full((3,), 0.5, dtype=F64))
     elif case == "no_numba":
         monkeypatch.setattr(cpu, "_HAS_NUMBA", False)
-    if case == "recurrent":
-        make = lambda backend: LIFRecurrent(3, 4, backend=backend)  # noqa: E731
+    if case == "recurrent":  # (weights used other than in plain products)
+
+        def squared(x, s, w_in, w_rec, p, dt=0.001):
+            return lif.lif_step(x, s, w_in * w_in, w_rec, p, dt)
+
+        def make(backend: str) -> LIFRecurrent:
+            layer = LIFRecurrent(3, 4, backend=backend)
+            layer.activation = squared
+            return layer
+
     else:
         make = lambda backend: layer_cls(p=p, backend=backend, **kwargs)  # noqa: E731
     with pytest.raises(NotImplementedError, match=reason):

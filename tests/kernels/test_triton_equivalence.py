@@ -647,3 +647,34 @@ def test_cuda_full_size(name, dtype):
     g_r = torch.autograd.grad(out_r.mul(w[0]).sum(), x)[0]
     assert g_f.dtype == dtype
     assert (g_f.float() - g_r.float()).norm() <= 0.02 * g_r.float().norm() + 1e-3
+
+
+@pytest.mark.parametrize("name", ["lif", "lsnn", "izhikevich"])
+def test_a_cell_as_a_sequence_of_one_step(name):
+    """A feed-forward cell off the CPU runs the sequence kernels at T = 1
+    (``kernels.SequenceCell``; named explicitly here, as ``auto`` never picks the
+    interpreter): outputs, states and gradients as the reference step's, step after step."""
+    from norse.torch import kernels
+    from norse.torch._registry import MODELS, module_classes
+
+    spec = next(s for s in MODELS if s.name == name)
+    cell = module_classes(spec)["cell"](**dict(spec.example)).to(F64)
+    runner = kernels.SequenceCell(cell.activation, cell.p, cell.dt, backend="triton")
+    xs = (torch.rand(6, 2, 5, dtype=F64, device=DEV) * spec.drive * 1.5).requires_grad_()
+    s_f = s_r = None
+    outs_f, outs_r = [], []
+    for x in xs.unbind(0):
+        s0 = cell.initial_state(x) if s_f is None else s_f
+        out, s_f = runner(x, s0)
+        outs_f.append(out)
+        out, s_r = cell.activation(
+            x, cell.initial_state(x) if s_r is None else s_r, cell.p, cell.dt
+        )
+        outs_r.append(out)
+    out_f, out_r = torch.stack(outs_f), torch.stack(outs_r)
+    assert torch.equal(out_f, out_r)
+    loss_f = out_f.sum() + sum(t.sum() for t in s_f)
+    loss_r = out_r.sum() + sum(t.sum() for t in s_r)
+    (g_f,) = torch.autograd.grad(loss_f, xs)
+    (g_r,) = torch.autograd.grad(loss_r, xs)
+    torch.testing.assert_close(g_f, g_r, rtol=1e-9, atol=1e-12)

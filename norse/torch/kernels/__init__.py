@@ -26,7 +26,16 @@ from torch import Tensor
 
 from . import _ops, reference
 
-__all__ = ["Call", "available_backends", "check_backend", "register", "run", "select"]
+__all__ = [
+    "Call",
+    "SequenceCell",
+    "available_backends",
+    "cell",
+    "check_backend",
+    "register",
+    "run",
+    "select",
+]
 
 
 @dataclass
@@ -185,3 +194,64 @@ def run(
     if impl is None:
         return reference.run(step, x, state, p, dt, call.weights, record_states)
     return impl.run(call)
+
+
+def cell(step: Callable, x: Tensor, state: Any, p: Any, dt: float, weights: tuple = ()) -> Any:
+    """The fused step of a cell for this signature (input shape and dtype, state structure,
+    ``p``), or ``False``: the cell calls its step function (the reference).
+
+    On the CPU the fused step (:class:`norse.torch.kernels._cpu_step.CellRunner`) is one
+    generated loop and one autograd node per call, for feed-forward and recurrent cells. On
+    other devices a feed-forward cell runs as a sequence of one step through the fused
+    backends (:class:`SequenceCell`: Triton on CUDA). Either answers ``None`` for a call it
+    does not take (another device, a traced or compiled call, ``NORSE_BACKEND=reference``,
+    loops still compiling), which then runs the reference step.
+
+    Example:
+        >>> from norse.torch.functional import lif
+        >>> x = torch.ones(2, 3)
+        >>> s = lif.LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
+        >>> bool(cell(lif.lif_feed_forward_step, x, s, lif.LIFParameters(), 1e-3))
+        True
+    """
+    if not isinstance(x, Tensor):
+        return False
+    _load()
+    if not x.is_cpu:
+        return False if weights else SequenceCell(step, p, dt)
+    if "cpu" not in _BACKENDS:
+        return False
+    from ._cpu_step import cell as fused_cell
+
+    found = fused_cell(step, x, state, p, dt, tuple(weights))
+    return False if isinstance(found, str) else found
+
+
+class SequenceCell:
+    """A feed-forward cell run as a sequence of one step through the sequence backends
+    (``backend="auto"``: the fused kernels of the input's device, e.g. Triton on CUDA).
+
+    ``cell(x, state, weights=())`` returns ``(out, state)``, or ``None`` where only the
+    reference can run the call (the cell then calls its step directly, without a sequence
+    around it).
+
+    Example:
+        >>> from norse.torch.functional import lif
+        >>> x, s = torch.ones(2, 3), lif.LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
+        >>> step = lif.lif_feed_forward_step
+        >>> SequenceCell(step, lif.LIFParameters(), 1e-3, backend="reference")(x, s) is None
+        True
+    """
+
+    def __init__(self, step: Callable, p: Any, dt: float, backend: str = "auto") -> None:
+        self.step, self.p, self.dt, self.backend = step, p, dt, backend
+
+    def __call__(self, x: Tensor, state: Any, weights: tuple = ()) -> tuple[Tensor, Any] | None:
+        if weights or _tracing(x):
+            return None
+        call = Call(self.step, x.unsqueeze(0), state, self.p, self.dt)
+        _, impl = select(call, self.backend)
+        if impl is None:
+            return None
+        out, new = impl.run(call)
+        return out[0], new

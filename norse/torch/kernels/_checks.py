@@ -37,18 +37,42 @@ def fits(shape: torch.Size, nshape: torch.Size) -> bool:
     return all(a == 1 or a == b for a, b in zip(reversed(shape), reversed(nshape), strict=False))
 
 
+def _weights(
+    weights: tuple, x: Tensor, on_device: Callable[[Tensor, str], str | None]
+) -> torch.Size | Invalid | str:
+    """The neurons' shape of a recurrent call (``x``: ``(T, *batch, input_size)``)."""
+    if len(weights) != 2 or not all(isinstance(w, Tensor) for w in weights):
+        return "the recurrent step takes weights other than (input_weights, recurrent_weights)"
+    w_in, w_rec = weights
+    if x.dim() < 2 or w_in.dim() != 2 or w_in.shape[1] != x.shape[-1]:
+        return Invalid("the input does not fit the input weights")
+    hidden = w_in.shape[0]
+    if w_rec.shape != (hidden, hidden):
+        return Invalid("the recurrent weights do not fit the input weights")
+    for w, what in ((w_in, "the input weights"), (w_rec, "the recurrent weights")):
+        if w.layout != torch.strided:
+            return f"{what} are sparse"
+        reason = on_device(w, what)
+        if reason is not None:
+            return reason
+        if w.dtype != x.dtype:
+            return Invalid(f"{what} have dtype {w.dtype} but the input {x.dtype}")
+    return torch.Size((*x.shape[1:-1], hidden))
+
+
 def check(
-    call: Any, on_device: Callable[[Tensor, str], str | None]
+    call: Any, on_device: Callable[[Tensor, str], str | None], recurrent: bool = False
 ) -> tuple[list[Tensor], list[Tensor]] | Invalid | str:
     """``(state fields, parameter tensors)`` if the kernels can take ``call``, else why not.
 
     ``on_device(tensor, what)`` returns why ``tensor`` (the input, a state field or a
     parameter, named by ``what``) cannot be used where the input is, or ``None``.
+    ``recurrent``: the backend runs recurrent calls (``call.weights = (W_in, W_rec)``).
     """
     if call.record_states:
         return "record_states needs the state of every step: it runs on the reference"
-    if call.weights:
-        return "recurrent layers run on the reference"
+    if call.weights and not recurrent:
+        return "recurrent layers run on the reference on this backend"
     x = call.x
     if not isinstance(x, Tensor) or x.dim() < 1:
         return Invalid("the input needs a time dimension")
@@ -71,6 +95,11 @@ def check(
     if not isinstance(call.state, tuple):
         return Invalid("the state is not a state tuple")
     nshape = x.shape[1:]
+    if call.weights:
+        found = _weights(call.weights, x, on_device)
+        if not isinstance(found, torch.Size):
+            return found
+        nshape = found
     scalar_state = False
     states = flat(call.state)
     for s in states:

@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,12 @@ class Program:
     hoisted_kinds: tuple[str, ...] = ()
     #: for each hoisted value, the parameter tensors (indices) it is computed from
     hoisted_params: tuple[frozenset[int], ...] = ()
+    #: traced from a recurrent step (``trace(..., recurrent=True)``): ``x`` is the projected
+    #: input ``W_in x``, the input ``r`` the recurrent input ``W_rec z``, and the last entry
+    #: of ``bwd_outputs`` its gradient
+    recurrent: bool = False
+    #: the state field (index) that the recurrent weights multiply (``None``: no recurrence)
+    rec_field: int | None = None
 
     @property
     def n_state(self) -> int:
@@ -194,14 +201,16 @@ def _static_key(value: Any) -> Any:
         return (type(value), id(value))
 
 
-def program_key(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Any:
+def program_key(
+    step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype, recurrent: bool = False
+) -> Any:
     """What a traced program depends on: the step, the tuple types, the parameter tensors'
     dtypes and whether they require gradients, the values of everything in ``p`` that is not
     a tensor, ``dt`` and the working dtype. (The leaves' paths follow from the tuple types.)"""
     parts = tuple(
         (v.dtype, v.requires_grad) if isinstance(v, Tensor) else _static_key(v) for v in flat(p)
     )
-    return (step, dtype, float(dt), _types(state), _types(p), parts)
+    return (step, dtype, float(dt), _types(state), _types(p), parts, recurrent)
 
 
 def _types(obj: Any) -> Any:
@@ -212,10 +221,18 @@ def _types(obj: Any) -> Any:
     return type(obj) if not isinstance(obj, Tensor) else Tensor
 
 
-def trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Program:
+def trace(
+    step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype, recurrent: bool = False
+) -> Program:
     """The programs of ``step`` for this state structure, parameters and working ``dtype``
-    (cached); raises :class:`Untraceable` with the reason when the step cannot be fused."""
-    key = program_key(step, state, p, dt, dtype)
+    (cached); raises :class:`Untraceable` with the reason when the step cannot be fused.
+
+    ``recurrent``: ``step`` is a recurrent step ``(x, state, W_in, W_rec, p, dt)`` whose
+    weights enter only as ``linear(x, W_in)`` and ``linear(state.<field>, W_rec)``. These two
+    products become the program's inputs ``x`` and ``r`` (the kernels compute them with
+    matrix products); the rest must be elementwise as for a feed-forward step.
+    """
+    key = program_key(step, state, p, dt, dtype, recurrent)
     with _LOCK:
         found = _CACHE.get(key)
     if found is None:
@@ -225,7 +242,7 @@ def trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> 
                 "autograd records nothing here, so the step's gradient cannot be traced"
             )
         try:
-            found = _trace(step, state, p, dt, dtype)
+            found = _trace(step, state, p, dt, dtype, recurrent)
         except Untraceable as e:
             found = str(e)
         except Exception as e:  # noqa: BLE001 - any failure of the step means: not elementwise
@@ -363,7 +380,46 @@ def _autograd_records() -> bool:
     return probe.requires_grad
 
 
-def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) -> Program:
+class _Weights:
+    """Stands in for a recurrent step's weights while it is traced (a ``TorchFunctionMode``):
+    ``linear(x, W_in)`` gives the lane input ``x`` (the projected input) and
+    ``linear(state.<field>, W_rec)`` the lane input ``r``; any other use of the weights or of
+    the raw input makes the step untraceable."""
+
+    def __init__(self, x_mark: Tensor, w_in: Tensor, w_rec: Tensor, a: Tensor, r: Tensor,
+                 fields: list[Tensor]) -> None:  # fmt: skip
+        from torch.overrides import TorchFunctionMode
+
+        marks = {id(x_mark), id(w_in), id(w_rec)}
+        found: dict[str, int] = {}
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                flat_args = _flat_args(tuple(args), kwargs)
+                if not any(id(a_) in marks for a_ in flat_args if isinstance(a_, Tensor)):
+                    return func(*args, **kwargs)
+                values = list(args) + list(kwargs.values())
+                bias = values[2] if len(values) > 2 else None
+                if func is torch.nn.functional.linear and len(values) >= 2 and bias is None:
+                    u, w = values[0], values[1]
+                    if w is w_in and u is x_mark:
+                        return a
+                    if w is w_rec:
+                        for k, field in enumerate(fields):
+                            if u is field and found.setdefault("rec_field", k) == k:
+                                return r
+                raise Untraceable(
+                    "the recurrent step uses its input or weights other than as "
+                    "linear(input, input_weights) and linear(state.<field>, recurrent_weights)"
+                )
+
+        self.mode = Mode()
+        self.found = found
+
+
+def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype,
+           recurrent: bool = False) -> Program:  # fmt: skip
     s_leaves = leaves(state)
     p_leaves = leaves(p)
     for path, value in s_leaves:
@@ -388,10 +444,13 @@ def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) ->
     rec = _Recorder()
     names = ["x", *(f"s{k}" for k in range(F)), *(f"p{k}" for k in range(P))]
     kinds = [dtype] * (1 + F) + [lane_dtype(v) for _, v in p_tensors]
+    if recurrent:
+        names.append("r")
+        kinds.append(dtype)
     ins = [example(k) for k in kinds]
     # Gradients of the input and the state always; of the parameters that require one (the
     # others may go through operations whose derivative the kernels do not implement).
-    wants = [True] * (1 + F) + [v.requires_grad for _, v in p_tensors]
+    wants = [True] * (1 + F) + [v.requires_grad for _, v in p_tensors] + [True] * recurrent
     grads_of = [k for k, t in enumerate(ins) if t.is_floating_point() and wants[k]]
     for k in grads_of:
         ins[k].requires_grad_(True)
@@ -400,12 +459,22 @@ def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) ->
         rec.input(t, name)
     for name, t in zip(["go", *(f"gs{k}" for k in range(F))], g_in, strict=True):
         rec.input(t, name)
+    weights: _Weights | None = None
 
     def joint() -> tuple[list[Tensor], list[Any], list[int]]:
-        it = iter(ins[1 + F :])
+        nonlocal weights
+        it = iter(ins[1 + F : 1 + F + P])
         values = [next(it) if isinstance(v, Tensor) else v for v in statics]
+        s_in = rebuild(state, ins[1 : 1 + F])
         with torch.enable_grad():
-            out, new_state = step(ins[0], rebuild(state, ins[1 : 1 + F]), rebuild(p, values), dt)
+            if recurrent:
+                # (markers of more than one element: the recorder refuses any other use)
+                x_mark, w_in, w_rec = torch.empty(lane, 3), torch.empty(3, 3), torch.empty(3, 3)
+                weights = _Weights(x_mark, w_in, w_rec, ins[0], ins[-1], ins[1 : 1 + F])
+                with weights.mode:
+                    out, new_state = step(x_mark, s_in, w_in, w_rec, rebuild(p, values), dt)
+            else:
+                out, new_state = step(ins[0], s_in, rebuild(p, values), dt)
         new_leaves = leaves(new_state)
         if [q for q, _ in new_leaves] != [q for q, _ in s_leaves]:
             raise Untraceable("the step returns a state of another structure than it takes")
@@ -432,8 +501,21 @@ def _trace(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype) ->
     out_nodes = [rec.ref(o) for o in outs]
     grad_nodes = [rec.ref(g) if g is not None else None for g in grads]
     differentiable = tuple(k in diff for k in range(len(outs)))
-    return _build(rec.values, out_nodes, grad_nodes, grads_of, differentiable, s_leaves,
-                  p_tensors)  # fmt: skip
+    program = _build(rec.values, out_nodes, grad_nodes, grads_of, differentiable, s_leaves,
+                     p_tensors, len(ins))  # fmt: skip
+    if recurrent:
+        assert weights is not None
+        rec_field = weights.found.get("rec_field")
+        if rec_field is not None and "r" not in _inputs(program.forward, program.fwd_outputs):
+            rec_field = None
+        program = dataclasses.replace(program, recurrent=True, rec_field=rec_field)
+    return program
+
+
+def _inputs(nodes: tuple[Node, ...], outputs: tuple[Any, ...]) -> set[str]:
+    computed = {n.name for n in nodes}
+    used = {a for n in nodes for a in n.args if isinstance(a, str) and a not in computed}
+    return used | {o for o in outputs if isinstance(o, str) and o not in computed}
 
 
 # ----------------------------------------------------------------------------- graph -> program
@@ -453,6 +535,7 @@ def _build(
     differentiable: tuple[bool, ...],
     s_leaves: list,
     p_tensors: list,
+    n_inputs: int,
 ) -> Program:
     F, P = len(s_leaves), len(p_tensors)
     placeholders = [n for n in nodes if n.op == "placeholder"]
@@ -463,7 +546,7 @@ def _build(
     roles: dict[Any, str] = {}
     for ph in placeholders:
         names[ph] = ph.name
-        roles[ph] = {"x": "x", "s": "s", "p": "p", "g": "g"}[ph.name[0]]
+        roles[ph] = {"x": "x", "s": "s", "p": "p", "g": "g", "r": "r"}[ph.name[0]]
 
     # What every value depends on: parameters only ("p"), nothing ("c"), or the lane ("l").
     dep: dict[Any, str] = {ph: ("p" if roles[ph] == "p" else "l") for ph in placeholders}
@@ -537,7 +620,7 @@ def _build(
 
     fwd_outputs = tuple(ref(o) for o in outs)
     grad_iter = iter(grads)
-    per_input: list[Any] = [None] * (1 + F + P)
+    per_input: list[Any] = [None] * n_inputs
     for k, has in zip(grads_of, present, strict=True):
         if has:
             per_input[k] = ref(next(grad_iter))

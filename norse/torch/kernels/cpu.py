@@ -86,10 +86,14 @@ def _on_cpu(t: Tensor, what: str) -> str | None:
     return None if t.is_cpu else f"{what} is on {t.device}, not on the CPU"
 
 
-def _prepare(call: Call) -> _Plan | _Invalid | str:
+def _prepare(call: Call) -> Any:
     """Decide from metadata only: a plan, bad input, or the reason the loops cannot run it."""
     if not _HAS_NUMBA:
         return "numba is not installed (pip install numba)"
+    if call.weights:
+        from ._cpu_step import prepare_recurrent
+
+        return prepare_recurrent(call)
     found = check(call, _on_cpu)
     if isinstance(found, (str, _Invalid)):
         return found
@@ -822,6 +826,21 @@ def _warm_loops(loops: Any, part: str, n_state: int, n_hoisted: int, variant: An
     F = max(n_state, 1)
     x = np.zeros((1, 1), io)
     prm = np.zeros((max(n_hoisted, 1), 1), npdtype)
+    if part.startswith("step_"):  # (one step: every value a 1-D array)
+        v = [np.zeros(1, npdtype) for _ in range(3 + 3 * n_state)]
+        if part == "step_forward":
+            args = (v[0], v[1], prm, v[2], *v[3 : 3 + 2 * n_state])
+            fn = loops.forward_chunks
+        else:
+            gprm = np.zeros((max(len(variant.pgrads), 1), 1), np.float64)
+            args = (v[0], v[1], prm, v[2], *v[3 : 3 + 2 * n_state], np.zeros(1, npdtype),
+                    np.zeros(1, npdtype), gprm, *[np.zeros(1, npdtype) for _ in range(n_state)])  # fmt: skip
+            fn = loops.backward_chunks
+        _launch(fn, args, 1, 1, 16, loops.module)
+        _warm_threads(loops.module, fn, args)
+        plain = getattr(sys.modules[loops.module], part[5:])  # (one thread: called directly)
+        _entry(plain, (*args, 0, 1))(*args, 0, 1)
+        return
     if part == "forward":
         args = (x, np.empty((1, 1), io), np.zeros((F, 1), npdtype), prm,
                 np.zeros((F, 1), npdtype))  # fmt: skip
@@ -950,13 +969,18 @@ class CPUBackend:
             raise NotImplementedError(f"backend='cpu' cannot run this call: {plan}")
         if isinstance(plan, _Invalid):
             # Let the reference raise its own error for bad input (or run it, if it can).
-            return reference.run(call.step, call.x, call.state, call.p, call.dt)
+            return reference.run(call.step, call.x, call.state, call.p, call.dt, call.weights)
         try:
+            if not isinstance(plan, _Plan):
+                from ._cpu_step import run_recurrent
+
+                return run_recurrent(plan, call)
             out, *final = _FusedSequence.apply(plan, call.x, *plan.states, *plan.params)
         except _CompileError as e:
-            _FAILED[id(plan.program)] = str(e)
+            program = plan.program if isinstance(plan, _Plan) else plan.step.program
+            _FAILED[id(program)] = str(e)
             warnings.warn(f"{e}; running the reference loop instead", RuntimeWarning, stacklevel=2)
-            return reference.run(call.step, call.x, call.state, call.p, call.dt)
+            return reference.run(call.step, call.x, call.state, call.p, call.dt, call.weights)
         return out, rebuild(call.state, final)
 
 

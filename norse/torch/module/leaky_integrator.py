@@ -82,7 +82,7 @@ class LILinearCell(_RecurrentWeights, _NeuronModule):
         return self._recurrent_shape(tuple(x.shape[:-1]))
 
     def forward(self, input_tensor: Tensor, state: LIState | None = None) -> tuple[Tensor, LIState]:
-        p, state, _ = self._begin(input_tensor, state)
+        p, state, *_ = self._begin(input_tensor, state)
         return li_step(input_tensor, state, self.input_weights, p=p, dt=self._dt)
 
     def extra_repr(self) -> str:

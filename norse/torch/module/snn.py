@@ -277,10 +277,11 @@ class _NeuronModule(HasNeuronParameters, HasTimeStep, nn.Module):
             full = self.spec.full_fields if self.spec is not None else ()
             check_state(state, shape, who, self._state_template(p), full)
 
-    def _begin(self, x: Any, state: Any) -> tuple[Any, Any, Callable]:
+    def _begin(self, x: Any, state: Any) -> tuple[Any, Any, Callable, list | None]:
         """What every forward starts with: ``p`` (read once), the checks, the step, the start
-        state. The checks run once per input/state signature and ``p``: a repeated call only
-        compares a few attributes (this runs on every step of a cell in a loop)."""
+        state, and the slot where a cell keeps its fused step for this signature (``None``:
+        no fused step). The checks run once per input/state signature and ``p``: a repeated
+        call only compares a few attributes (this runs on every step of a cell in a loop)."""
         if torch.compiler.is_compiling() or type(x) not in _PLAIN:
             key = None
             p = self.p
@@ -301,12 +302,13 @@ class _NeuronModule(HasNeuronParameters, HasTimeStep, nn.Module):
         done = self._validated
         if key is None or done is None or done[1] is not p or done[0] != key:
             self._validate(x, state, p)
-            done = (key, p, self._step_for(x, p))
+            slot = None if self._layer or key is None else [None]
+            done = (key, p, self._step_for(x, p), slot)
             if key is not None:
                 self.__dict__["_validated"] = done
         if state is None:
             state = self._start(x, p)
-        return p, state, done[2]
+        return p, state, done[2], done[3]
 
     def __repr__(self) -> str:
         # 1.1.0 prints p inline only (``LIFCell(p=LIFParameters(...), dt=0.001)``): leave the
@@ -478,11 +480,18 @@ class _Constructed(_NeuronModule):
         return ()
 
     def forward(self, input_tensor: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        p, state, step = self._begin(input_tensor, state)
+        p, state, step, slot = self._begin(input_tensor, state)
         if not self._layer:
-            if self._recurrent:
-                return step(input_tensor, state, *self._weights(), p, self._dt)
-            return step(input_tensor, state, p, self._dt)
+            weights = self._weights()
+            if slot is not None:  # a fused step, once decided for this signature
+                fused = slot[0]
+                if fused is None and not kernels._tracing(input_tensor):  # (decided untraced)
+                    fused = slot[0] = kernels.cell(step, input_tensor, state, p, self._dt, weights)
+                if fused:
+                    found = fused(input_tensor, state, weights)
+                    if found is not None:
+                        return found
+            return step(input_tensor, state, *weights, p, self._dt)
         return kernels.run(
             step,
             input_tensor,
