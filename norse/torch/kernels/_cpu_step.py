@@ -246,7 +246,7 @@ class _FusedCell(torch.autograd.Function):
         variant = plan.variant(needs[3], pgrads)
         work, M = plan.work, math.prod(nshape)
         (ga, gr, *g), rows = _outputs(2 + F, nshape, work)
-        gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
+        gprm = np.zeros((len(pgrads), M) if pgrads else (1, 1), np.float64)
         _backward_step(
             _loops(plan, variant, "step_backward"), plan, ctx.prm, _flat_np(a, work, nshape),
             None if r is None else _flat_np(r, work, nshape), _grad_np(gout, work, nshape, M),
@@ -487,7 +487,7 @@ class _FusedRecurrent(torch.autograd.Function):
                 G[0, k].view(nshape).copy_(gstate[k].detach())
         GA = empty((T, M), work) if needs[1] else None
         GR = empty((T, M), work) if R is not None else None
-        gprm = np.zeros((max(len(pgrads), 1), M), np.float64)
+        gprm = np.zeros((len(pgrads), M) if pgrads else (1, 1), np.float64)
         if M:
             a_np = an.numpy()
             go_np = list(go.numpy()) if go.shape[0] == T else [go.numpy()[0]] * T
