@@ -427,16 +427,6 @@ def test_checks_run_once_per_layer_call(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- background
-@pytest.fixture
-def background(monkeypatch):
-    """``auto`` compiling in the background, with nothing compiled yet in this process."""
-    monkeypatch.setattr(cpu, "_BACKGROUND", True)
-    monkeypatch.setattr(cpu, "_COMPILER", cpu._Compiler())
-    monkeypatch.setattr(cpu, "_LOOPS", {})
-    monkeypatch.setattr(cpu, "_ENTRIES", {})
-    return cpu._COMPILER
-
-
 def _picked(layer, x):
     call = kernels.Call(layer.activation, x, layer.initial_state(x), layer.p, layer.dt, layer.spec)
     return kernels.select(call, "auto")[0]

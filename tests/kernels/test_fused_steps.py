@@ -286,18 +286,6 @@ def test_16_bit_cells_and_recurrent_layers_compute_in_float32(dtype):
 
 
 # ----------------------------------------------------------------------------- background
-@pytest.fixture
-def background(monkeypatch):
-    """``auto`` compiling in the background, with nothing compiled yet in this process."""
-    from norse.torch.kernels import cpu
-
-    monkeypatch.setattr(cpu, "_BACKGROUND", True)
-    monkeypatch.setattr(cpu, "_COMPILER", cpu._Compiler())
-    monkeypatch.setattr(cpu, "_LOOPS", {})
-    monkeypatch.setattr(cpu, "_ENTRIES", {})
-    return cpu._COMPILER
-
-
 def test_cells_and_recurrent_layers_compile_in_the_background(background):
     """The first calls never wait for numba: they run the reference while the step loops
     compile, then take the fused step."""
@@ -360,3 +348,39 @@ def test_training_converges_the_same_on_fused_and_reference_paths():
     end_f, end_r = sum(fused[-20:]) / 20, sum(ref[-20:]) / 20
     assert end_r < 0.25 * ref[0], "the classifier should learn"
     assert abs(end_f - end_r) < 0.15 * end_r
+
+
+def test_a_cell_whose_loops_fail_to_compile_runs_the_reference(monkeypatch):
+    from norse.torch import LIFCell
+    from norse.torch.kernels import cpu
+
+    def broken(*args):
+        raise cpu._CompileError("numba could not compile the CPU kernels (no LLVM here)")
+
+    monkeypatch.setattr(cpu, "_loops", broken)
+    monkeypatch.setattr(cpu, "_FAILED", {})  # (where the failure is remembered)
+    cell = LIFCell()
+    x = torch.rand(3, 4)
+    with pytest.warns(RuntimeWarning, match="could not compile"):
+        out, s = cell(x)
+    out2, _ = cell(x, s)  # (quietly on the reference from then on)
+    with reference_backend():
+        ref, s_ref = cell(x)
+    assert torch.equal(out, ref) and type(out2.grad_fn).__name__ != "_FusedCellBackward"
+
+
+def test_a_cell_does_not_keep_its_first_inputs_alive():
+    import gc
+    import weakref
+
+    from norse.torch import LIFCell
+
+    cell = LIFCell()
+    x = torch.rand(3, 4, requires_grad=True)
+    out, s = cell(x)
+    out, s = cell(x, s)
+    assert type(out.grad_fn).__name__ == "_FusedCellBackward"
+    refs = [weakref.ref(x), weakref.ref(s.v)]
+    del x, out, s
+    gc.collect()
+    assert all(r() is None for r in refs)

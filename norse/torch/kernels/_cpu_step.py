@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -103,17 +104,25 @@ def _plan(step: Callable, state: Any, p: Any, dt: float, dtype: torch.dtype, rec
     return StepPlan(program, work, per_neuron, cpu._BACKGROUND and not explicit)
 
 
-def _ready(plan: StepPlan, wanted: tuple[bool, ...], want_gx: bool) -> str | None:
-    """``None`` once the step loops (forward; backward too when autograd records) are
-    compiled; else request them and say why to wait."""
-    cpu = _cpu()
+def _parts(plan: StepPlan, wanted: tuple[bool, ...], want_gx: bool) -> list[tuple[str, Any]]:
+    """The step loops a call needs: forward, and backward when autograd records."""
     parts = [("step_forward", plan.variant())]
     if torch.is_grad_enabled() and plan.program.differentiable[0]:
-        pgrads = cpu._param_grads(plan.program, wanted)
+        pgrads = _cpu()._param_grads(plan.program, wanted)
         parts.append(("step_backward", plan.variant(want_gx, pgrads)))
-    compiler = cpu._COMPILER
+    return parts
+
+
+def _ready(plan: StepPlan, wanted: tuple[bool, ...], want_gx: bool) -> str | None:
+    """``None`` once the step loops a call needs are compiled (in the background under
+    ``auto``, in the caller otherwise); else request them and say why to wait. Raises
+    ``cpu._CompileError`` when numba fails in the caller."""
+    compiler = _cpu()._COMPILER
     waiting = None
-    for part, variant in parts:
+    for part, variant in _parts(plan, wanted, want_gx):
+        if not plan.background:
+            _loops(plan, variant, part)
+            continue
         key = compiler.key(plan.program, variant, part, plan.work)
         if key in compiler._ready:
             continue
@@ -284,11 +293,14 @@ class CellRunner:
         self.nshape = nshape
         self.wanted = wanted
         self.ready = False
+        self.failed = False  # (numba failed to compile the loops: the reference runs)
         self._key: Any = None
         self._prm: Any = None
 
     def __call__(self, x: Tensor, state: Any, weights: tuple) -> tuple[Tensor, Any] | None:
-        if os.environ.get("NORSE_BACKEND") == "reference" or not x.is_cpu or _tracing(x):
+        if self.failed or os.environ.get("NORSE_BACKEND") == "reference" or not x.is_cpu:
+            return None
+        if _tracing(x):
             return None
         states = flat(state)
         dtype = x.dtype
@@ -303,9 +315,16 @@ class CellRunner:
             self.plan, self.wanted, self.ready = plan, wanted, False
         plan = self.plan
         if not self.ready:
-            if plan.background and _ready(plan, self.wanted, x.requires_grad) is not None:
+            try:
+                if _ready(plan, self.wanted, x.requires_grad) is not None:
+                    return None
+            except _cpu()._CompileError as e:
+                _cpu()._FAILED[id(plan.program)] = str(e)
+                warnings.warn(f"{e}; running the reference step instead", RuntimeWarning,
+                              stacklevel=4)  # fmt: skip
+                self.failed = True
                 return None
-            self.ready = not plan.background or _ready(plan, self.wanted, True) is None
+            self.ready = _ready(plan, self.wanted, True) is None
         program = plan.program
         if weights:
             w_in, w_rec = weights
