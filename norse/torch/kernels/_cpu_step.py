@@ -212,10 +212,12 @@ def _reduce(g: np.ndarray, nshape: torch.Size, like: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- cells
-def _outputs(n: int, nshape: torch.Size, work: torch.dtype) -> tuple[tuple[Tensor, ...], list]:
-    """``n`` fresh tensors of the neurons' shape (one allocation) and their flat arrays."""
-    block = torch.empty((n, *nshape), dtype=work)
-    return block.unbind(0), list(block.numpy().reshape(n, -1))
+def _outputs(n: int, nshape: torch.Size, work: torch.dtype) -> tuple[list[Tensor], list]:
+    """``n`` fresh tensors of the neurons' shape and their flat arrays."""
+    # (one allocation each, as the reference makes them: a block of all n is a size the
+    # allocator hands back to the system between steps, and every page then faults again)
+    out = [torch.empty(nshape, dtype=work) for _ in range(n)]
+    return out, [t.view(-1).numpy() for t in out]
 
 
 class _FusedCell(torch.autograd.Function):
