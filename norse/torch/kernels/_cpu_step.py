@@ -1,38 +1,26 @@
-"""Fused CPU steps: recurrent layers and cells, one compiled call per step.
+"""Fused CPU steps: cells and the step loops of recurrent layers, one compiled call per step.
 
-A recurrent layer cannot run its neurons as independent time series (the sequence loops of
-:mod:`norse.torch.kernels.cpu`): every step mixes the neurons through the recurrent weights.
-Its step is traced with the weights stood in for (``trace(..., recurrent=True)``): the two
-products ``W_in x`` and ``W_rec z`` become inputs of an elementwise program, and what is left
-runs as one generated numba loop over the neurons per step (every state field its own
-array). Around it:
+A step traced into an elementwise program (a recurrent step with its two products as the
+inputs ``x`` and ``r``, ``trace(..., recurrent=True)``) runs as one generated numba loop over
+the neurons (``_numba_source.source(..., "step_forward" | "step_backward")``, every value its
+own 1-D array):
 
-* forward: the input projection of all steps is one matrix product, computed before (in
-  torch, by autograd: its backward is the two large products for the input and the input
-  weights; over the active inputs only when the input is spike-sparse, see
-  :func:`norse.torch.functional.spike_linear.spike_linear`); per step, one product ``z_{t-1} W_rec^T`` (BLAS) into a buffer, then the step
-  loop. The state of every step is kept (what the adjoint needs; no autograd graph).
-* backward, hand-written through time: per step (last first) the generated adjoint gives the
-  gradients of the projected input, of the recurrent input and of the old state; the
-  recurrent input's gradient goes back to the spikes by one product with ``W_rec`` per
-  step, and to the recurrent weights as one large product at the end.
+* a cell (one step of a feed-forward or recurrent model) is that loop as one autograd node
+  (:class:`CellRunner`, kept by the module per signature): forward writes the new state,
+  backward recomputes the step from its inputs and runs the adjoint;
+* a recurrent layer runs it once per step inside the device-independent loop through time of
+  :mod:`norse.torch.kernels._recurrent` (:data:`CPU_ENGINE`).
 
-A cell (one step of a feed-forward or recurrent model) is the same step loop as one
-autograd node: forward writes the new state, backward recomputes the step from its inputs
-and runs the adjoint.
-
-The step loop evaluates the reference step's operations in its order, and the products are
-the reference's own (``linear``), so float64 spikes and states agree with the reference.
+The loop evaluates the reference step's operations in its order, so float64 spikes and states
+agree with the reference.
 
 Example:
-    >>> from norse.torch import LIFRecurrent
-    >>> layer = LIFRecurrent(3, 4)
-    >>> x = torch.rand(10, 2, 3)
-    >>> z, s = layer(x)
-    >>> layer.backend = "reference"
-    >>> z_ref, s_ref = layer(x)
-    >>> torch.equal(z, z_ref), torch.allclose(s.v, s_ref.v)
-    (True, True)
+    >>> from norse.torch.functional import lif
+    >>> x = torch.rand(2, 3)
+    >>> s = lif.LIFFeedForwardState(torch.zeros(2, 3), torch.zeros(2, 3))
+    >>> runner = cell(lif.lif_feed_forward_step, x, s, lif.LIFParameters(), 1e-3, ())
+    >>> type(runner).__name__, runner.nshape
+    ('CellRunner', torch.Size([2, 3]))
 """
 
 from __future__ import annotations
@@ -52,7 +40,7 @@ from . import _tracing
 from ._checks import Invalid, check
 from ._graph import Program, Untraceable, flat, rebuild, trace
 
-__all__ = ["StepPlan", "cell", "prepare_recurrent", "run_recurrent"]
+__all__ = ["CPU_ENGINE", "CellRunner", "StepPlan", "cell", "prepare_recurrent"]
 
 
 class StepPlan(NamedTuple):
@@ -386,15 +374,11 @@ def cell(
 
 
 # ----------------------------------------------------------------------------- recurrent layers
-class RecurrentPlan(NamedTuple):
-    step: StepPlan
-    states: tuple[Tensor, ...]
-    params: tuple[Tensor, ...]
-    nshape: torch.Size
+def prepare_recurrent(call: Any) -> Any:
+    """Decide from metadata only whether the step loops can run a recurrent layer: a
+    :class:`~norse.torch.kernels._recurrent.RecurrentPlan`, bad input, or why not."""
+    from ._recurrent import RecurrentPlan
 
-
-def prepare_recurrent(call: Any) -> RecurrentPlan | Invalid | str:
-    """Decide from metadata only whether the step loops can run a recurrent layer."""
     cpu = _cpu()
     found = check(call, cpu._on_cpu, recurrent=True)
     if isinstance(found, (str, Invalid)):
@@ -414,137 +398,35 @@ def prepare_recurrent(call: Any) -> RecurrentPlan | Invalid | str:
         waiting = _ready(plan, wanted, True)
         if waiting is not None:
             return waiting
-    return RecurrentPlan(plan, tuple(states), tuple(params), nshape)
+    return RecurrentPlan(plan.program, plan.work, CPU_ENGINE, plan, tuple(states),
+                         tuple(params), nshape)  # fmt: skip
 
 
-def run_recurrent(plan: RecurrentPlan, call: Any) -> tuple[Tensor, Any]:
-    from ..functional.spike_linear import spike_linear
+class _CPUEngine:
+    """How the recurrent loop of :mod:`norse.torch.kernels._recurrent` runs on the CPU: the
+    generated numba step loops, numpy rows, buffers from the CPU backend's cache (fresh
+    memory costs a page fault per page, more than the step loops themselves)."""
 
-    w_in, w_rec = call.weights
-    # All steps' input projection in one product (over the active inputs only when the
-    # input is spike-sparse); autograd gives its two large products in backward.
-    a = spike_linear(call.x, w_in)
-    out, *final = _FusedRecurrent.apply(plan, a, w_rec, *plan.states, *plan.params)
-    return out, rebuild(call.state, final)
+    def empty(self, shape: tuple[int, ...], work: torch.dtype, device: torch.device) -> Tensor:
+        return _cpu()._empty(shape, work)
+
+    def rows(self, t: Tensor) -> list:
+        return list(t.numpy())
+
+    def dummy(self, work: torch.dtype, device: torch.device) -> Any:
+        return _dummy(work)
+
+    def hoisted(self, plan: StepPlan, params: tuple, nshape: torch.Size, M: int) -> Any:
+        return _hoisted(plan, params, nshape, M)
+
+    def param_grads(self, Q: int, M: int, device: torch.device) -> tuple[Tensor, Any]:
+        g = torch.zeros((Q, M) if Q else (1, 1), dtype=torch.float64)
+        return g, g.numpy()
+
+    def stepper(self, plan: StepPlan, prm: Any, want_gx: bool, pgrads: tuple, part: str,
+                args: tuple, M: int) -> Callable[..., Any]:  # fmt: skip
+        variant = plan.variant(want_gx, pgrads) if part == "backward" else plan.variant()
+        return _stepper(_loops(plan, variant, f"step_{part}"), part, args, M)
 
 
-class _FusedRecurrent(torch.autograd.Function):
-    """``(a, W_rec, *state fields, *parameter tensors) -> (out, *final state fields)`` over
-    all steps; ``a = linear(x, W_in)`` of every step."""
-
-    @staticmethod
-    def forward(ctx: Any, rplan: RecurrentPlan, a: Tensor, w_rec: Tensor,
-                *inputs: Tensor) -> tuple[Tensor, ...]:  # fmt: skip
-        plan, nshape = rplan.step, rplan.nshape
-        program = plan.program
-        F, k_z = program.n_state, program.rec_field
-        states, params = inputs[:F], inputs[F:]
-        work, T, M = plan.work, a.shape[0], math.prod(nshape)
-        H = nshape[-1] if nshape else 1
-        prm = _hoisted(plan, params, nshape, M)
-        an = a.detach().to(work).contiguous().view(T, M)
-        # the state before every step, each field's time series contiguous
-        # (buffers from the CPU backend's cache: fresh memory costs a page fault per page,
-        # more than the step loops themselves)
-        empty = _cpu()._empty
-        S = empty((max(F, 1), T + 1, M), work)
-        for k, s in enumerate(states):
-            S[k, 0].view(nshape).copy_(s.detach())
-        R = empty((T, M), work) if k_z is not None else None
-        out = empty((T, M), work)
-        w = w_rec.detach().to(work)
-        if M:
-            # (every per-step view made once, before the loop: the loop is the hot path)
-            a_np, out_np = an.numpy(), out.numpy()
-            rows = [list(r) for r in S.numpy()[:F].transpose(1, 0, 2)]
-            r_np = list(R.numpy()) if R is not None else [_dummy(work)] * T
-            run = _stepper(_loops(plan, plan.variant(), "step_forward"), "forward",
-                           (a_np[0], r_np[0], prm, out_np[0], *rows[0], *rows[1]), M)  # fmt: skip
-            if R is not None:
-                mm, wt = torch.mm, w.t()
-                z = S[k_z].view(T + 1, -1, H).unbind(0)
-                r = R.view(T, -1, H).unbind(0)
-            for t in range(T):
-                if R is not None:
-                    mm(z[t], wt, out=r[t])  # (linear(z, W_rec), as the reference step has it)
-                run(a_np[t], r_np[t], prm, out_np[t], *rows[t], *rows[t + 1])
-        ctx.set_materialize_grads(False)
-        ctx.rplan, ctx.prm = rplan, prm
-        ctx.S, ctx.R, ctx.an, ctx.w = S, R, an, w
-        ctx.save_for_backward(a, w_rec, *inputs)
-        if not program.differentiable[0]:
-            ctx.mark_non_differentiable(out)
-        dtype = a.dtype
-        outs = out.view(T, *nshape).to(dtype)
-        return outs, *(S[k, T].view(nshape).to(dtype) for k in range(F))
-
-    @staticmethod
-    def backward(ctx: Any, gout: Tensor | None, *gstate: Tensor | None) -> tuple[Any, ...]:
-        rplan = ctx.rplan
-        plan, nshape = rplan.step, rplan.nshape
-        program = plan.program
-        F, k_z = program.n_state, program.rec_field
-        a, w_rec, *inputs = ctx.saved_tensors
-        states, params = inputs[:F], inputs[F:]
-        needs = ctx.needs_input_grad  # (rplan, a, w_rec, *states, *params)
-        pgrads = _cpu()._param_grads(program, needs[3 + F :])
-        variant = plan.variant(needs[1], pgrads)
-        work, T, M = plan.work, a.shape[0], math.prod(nshape)
-        H = nshape[-1] if nshape else 1
-        S, R, an, w = ctx.S, ctx.R, ctx.an, ctx.w
-        d = _dummy(work)
-        if gout is None:
-            go = torch.zeros((1, M), dtype=work)
-        elif gout.stride(0) == 0:  # (the same gradient at every step, e.g. of out.sum())
-            go = gout[0].detach().to(work).contiguous().view(1, M)
-        else:
-            go = gout.detach().to(work).contiguous().view(T, M)
-        empty = _cpu()._empty
-        G = empty((2, max(F, 1), M), work)  # the state gradients, ping-pong
-        for k in range(F):
-            if gstate[k] is None:
-                G[0, k].zero_()
-            else:
-                G[0, k].view(nshape).copy_(gstate[k].detach())
-        GA = empty((T, M), work) if needs[1] else None
-        GR = empty((T, M), work) if R is not None else None
-        gprm = np.zeros((len(pgrads), M) if pgrads else (1, 1), np.float64)
-        if M:
-            a_np = an.numpy()
-            go_np = list(go.numpy()) if go.shape[0] == T else [go.numpy()[0]] * T
-            rows = [list(r) for r in S.numpy()[:F].transpose(1, 0, 2)]
-            g_rows = [list(r[:F]) for r in G.numpy()]
-            r_np = list(R.numpy()) if R is not None else [d] * T
-            ga_np = list(GA.numpy()) if GA is not None else [d] * T
-            gr_np = list(GR.numpy()) if GR is not None else [d] * T
-            run = _stepper(
-                _loops(plan, variant, "step_backward"), "backward",
-                (a_np[0], r_np[0], ctx.prm, go_np[0], *g_rows[0], *rows[0], ga_np[0], gr_np[0],
-                 gprm, *g_rows[1]), M,
-            )  # fmt: skip
-            if GR is not None:
-                gz = G.view(2, -1, M)[:, k_z].view(2, -1, H).unbind(0)
-                gr = GR.view(T, -1, H).unbind(0)
-            for t in range(T - 1, -1, -1):
-                i = (T - 1 - t) % 2  # (the gradients of step t's new state are in G[i])
-                run(a_np[t], r_np[t], ctx.prm, go_np[t], *g_rows[i], *rows[t], ga_np[t],
-                    gr_np[t], gprm, *g_rows[1 - i])  # fmt: skip
-                if GR is not None:
-                    # the recurrent input's gradient back to the spikes it came from
-                    gz[1 - i].addmm_(gr[t], w)
-        g0 = G[T % 2]  # (the initial state's gradients)
-        grads: list[Any] = [None]
-        grads.append(None if GA is None else GA.view(T, *nshape).to(a.dtype))
-        if GR is not None and needs[2]:
-            # dW[i, j] = sum over steps and batch of gr[i] z_prev[j]: one product
-            z_prev = S[k_z, :T].view(-1, H)
-            grads.append((GR.view(-1, H).t() @ z_prev).to(w_rec.dtype))
-        else:
-            grads.append(None)
-        for k, s in enumerate(states):
-            grads.append(g0[k].view(nshape).sum_to_size(s.shape).to(s.dtype) if needs[3 + k]
-                         else None)  # fmt: skip
-        grads += [None] * len(params)
-        for q, k in enumerate(pgrads):
-            grads[3 + F + k] = _reduce(gprm[q], nshape, params[k])
-        return tuple(grads)
+CPU_ENGINE = _CPUEngine()

@@ -972,12 +972,12 @@ class CPUBackend:
             return reference.run(call.step, call.x, call.state, call.p, call.dt, call.weights)
         try:
             if not isinstance(plan, _Plan):
-                from ._cpu_step import run_recurrent
+                from ._recurrent import run_recurrent
 
                 return run_recurrent(plan, call)
             out, *final = _FusedSequence.apply(plan, call.x, *plan.states, *plan.params)
         except _CompileError as e:
-            program = plan.program if isinstance(plan, _Plan) else plan.step.program
+            program = plan.program
             _FAILED[id(program)] = str(e)
             warnings.warn(f"{e}; running the reference loop instead", RuntimeWarning, stacklevel=2)
             return reference.run(call.step, call.x, call.state, call.p, call.dt, call.weights)
