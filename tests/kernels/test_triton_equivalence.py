@@ -678,3 +678,46 @@ def test_a_cell_as_a_sequence_of_one_step(name):
     (g_f,) = torch.autograd.grad(loss_f, xs)
     (g_r,) = torch.autograd.grad(loss_r, xs)
     torch.testing.assert_close(g_f, g_r, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["lif", "lsnn", "lif_adex_refrac"])
+def test_recurrent_layer_step_kernels(name):
+    """Recurrent layers with Triton: one generated step kernel per step around the step's
+    product, the hand-written backward through time; as the reference loop."""
+    from norse.torch._registry import MODELS, module_classes
+    from norse.torch.kernels._graph import flat
+
+    spec = next(s for s in MODELS if s.name == name)
+    cls = module_classes(spec)["recurrent"]
+    gen = torch.Generator().manual_seed(3)
+    w_in = torch.nn.Parameter(torch.rand(6, 4, generator=gen, dtype=F64).to(DEV))
+    w_rec = torch.nn.Parameter((torch.randn(6, 6, generator=gen, dtype=F64) / 3).to(DEV))
+    kw = dict(spec.example, input_weights=w_in, recurrent_weights=w_rec)
+    fused = cls(4, 6, backend="triton", **kw).to(F64)
+    ref = cls(4, 6, backend="reference", **kw).to(F64)
+    x = (torch.rand(12, 3, 4, generator=gen, dtype=F64) * spec.drive).to(DEV).requires_grad_()
+    out_f, s_f = fused(x)
+    out_r, s_r = ref(x)
+    assert torch.equal(out_f, out_r) and 0 < out_r.sum() < out_r.numel()
+    for a, b in zip(flat(s_f), flat(s_r), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    gen_w = [torch.randn(t.shape, generator=gen, dtype=F64).to(DEV) for t in (out_r, *flat(s_r))]
+
+    def loss(out, s):
+        return sum((t * w).sum() for t, w in zip((out, *flat(s)), gen_w, strict=True))
+
+    g_f = torch.autograd.grad(loss(out_f, s_f), [x, w_in, w_rec])
+    g_r = torch.autograd.grad(loss(out_r, s_r), [x, w_in, w_rec])
+    for a, b in zip(g_f, g_r, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.cuda
+def test_cuda_recurrent_layers_and_cells():
+    """The two tests above on the GPU (``make gpu-check`` runs the ``cuda``-marked tests)."""
+    if INTERPRETED:
+        pytest.skip("compiled Triton only (TRITON_INTERPRET=0)")
+    for name in ("lif", "lsnn", "lif_adex_refrac"):
+        test_recurrent_layer_step_kernels(name)
+    for name in ("lif", "lsnn", "izhikevich"):
+        test_a_cell_as_a_sequence_of_one_step(name)

@@ -419,7 +419,7 @@ class _CPUEngine:
     def hoisted(self, plan: StepPlan, params: tuple, nshape: torch.Size, M: int) -> Any:
         return _hoisted(plan, params, nshape, M)
 
-    def param_grads(self, Q: int, M: int, device: torch.device) -> tuple[Tensor, Any]:
+    def param_grads(self, Q: int, M: int, work: torch.dtype, device: torch.device) -> tuple:
         g = torch.zeros((Q, M) if Q else (1, 1), dtype=torch.float64)
         return g, g.numpy()
 

@@ -149,7 +149,7 @@ class _FusedRecurrent(torch.autograd.Function):
                 G[0, k].view(nshape).copy_(gstate[k].detach())
         GA = engine.empty((T, M), work, device) if needs[1] else None
         GR = engine.empty((T, M), work, device) if R is not None else None
-        gp, gp_rows = engine.param_grads(len(pgrads), M, device)
+        gp, gp_rows = engine.param_grads(len(pgrads), M, work, device)
         if M:
             a_rows, go_rows = engine.rows(an), engine.rows(go)
             go_rows = go_rows if go.shape[0] == T else go_rows * T

@@ -72,7 +72,7 @@ class _Plan(NamedTuple):
     params: tuple[Tensor, ...]
 
 
-def _prepare(call: Call) -> _Plan | _Invalid | str:
+def _prepare(call: Call) -> Any:
     """Decide from metadata only: a plan, bad input, or the reason the kernels cannot run it."""
     if not _triton_installed():
         return "triton is not installed (pip install triton)"
@@ -90,17 +90,72 @@ def _prepare(call: Call) -> _Plan | _Invalid | str:
             return None
         return f"{what} is on {t.device} but the input is on {x.device}"
 
-    found = check(call, on_device)
+    found = check(call, on_device, recurrent=True)
     if isinstance(found, (str, _Invalid)):
         return found
     states, params = found
     state, dt = call.state, call.dt
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    recurrent = bool(call.weights)
     try:
-        program = trace(call.step, state, call.p, float(dt), work)
+        program = trace(call.step, state, call.p, float(dt), work, recurrent)
     except Untraceable as e:
         return str(e)
+    if recurrent:
+        from ._recurrent import RecurrentPlan
+
+        nshape = torch.Size((*x.shape[1:-1], call.weights[0].shape[0]))
+        k = program.rec_field
+        if k is not None and states[k].shape != nshape:
+            return _Invalid("the recurrent spikes do not have the neurons' shape")
+        step = _StepPlan(program, work, x.device)
+        return RecurrentPlan(program, work, ENGINE, step, tuple(states), tuple(params), nshape)
     return _Plan(program, work, tuple(states), tuple(params))
+
+
+class _StepPlan(NamedTuple):
+    """What the step kernels of a recurrent layer need to know."""
+
+    program: Program
+    work: torch.dtype
+    device: torch.device
+
+
+class _Engine:
+    """How the recurrent loop of :mod:`norse.torch.kernels._recurrent` runs with Triton: the
+    generated one-step kernels (``step_forward`` / ``step_backward``) over the neurons, one
+    launch per step, next to the step's cuBLAS product."""
+
+    def empty(self, shape: tuple[int, ...], work: torch.dtype, device: torch.device) -> Tensor:
+        return torch.empty(shape, dtype=work, device=device)
+
+    def rows(self, t: Tensor) -> list:
+        return list(t.unbind(0))
+
+    def dummy(self, work: torch.dtype, device: torch.device) -> Tensor:
+        return torch.empty(1, dtype=work, device=device)
+
+    def hoisted(self, plan: _StepPlan, params: tuple, nshape: torch.Size, M: int) -> Tensor:
+        return _hoisted(plan.program, params, nshape, M, plan.work, plan.device)[0]
+
+    def param_grads(self, Q: int, M: int, work: torch.dtype, device: torch.device) -> tuple:
+        g = torch.zeros((Q, M) if Q else (1, 1), dtype=work, device=device)
+        return g, g
+
+    def stepper(self, plan: _StepPlan, prm: Tensor, want_gx: bool, pgrads: tuple, part: str,
+                args: tuple, M: int) -> Any:  # fmt: skip
+        from .triton import Variant, kernels, launch
+
+        backward = part == "backward"
+        variant = Variant(prm.shape[1] > 1, plan.program.hoisted_kinds,
+                          plan.work == torch.float64, True, want_gx or not backward,
+                          pgrads if backward else ())  # fmt: skip
+        kernel = kernels(plan.program, variant, f"step_{part}").kernel
+        work, device = plan.work, plan.device
+        return lambda *a: launch(kernel, M, work, device, *a, M, backward=backward)
+
+
+ENGINE = _Engine()
 
 
 # ----------------------------------------------------------------------------- packing
@@ -293,7 +348,11 @@ class TritonBackend:
             raise NotImplementedError(f"backend='triton' cannot run this call: {plan}")
         if isinstance(plan, _Invalid):
             # Let the reference raise its own error for bad input (or run it, if it can).
-            return reference.run(call.step, call.x, call.state, call.p, call.dt)
+            return reference.run(call.step, call.x, call.state, call.p, call.dt, call.weights)
+        if not isinstance(plan, _Plan):
+            from ._recurrent import run_recurrent
+
+            return run_recurrent(plan, call)
         out, *final = _FusedSequence.apply(plan, call.x, *plan.states, *plan.params)
         return out, rebuild(call.state, final)
 

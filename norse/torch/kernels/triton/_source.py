@@ -260,11 +260,69 @@ def _backward(program: Program, variant: Variant) -> tuple[str, dict]:
     return text, {"scratch": S, "uses_x": uses_x or bool(scratch)}
 
 
+def _step(program: Program, variant: Variant, part: str) -> str:
+    """One step over the neurons, every value its own ``(N,)`` array:
+    ``step_forward(x, r, prm, out, s<k>..., o<k>..., N)`` and
+    ``step_backward(x, r, prm, go, gs<k>..., s<k>..., gx, gr, gp, g<k>..., N)`` (``r``: the
+    recurrent input of a recurrent program; ``gp``: ``(Q, N)``, the per-neuron parameter
+    gradients *added* to it; ``g<k>``: the old state's gradients)."""
+    F = program.n_state
+    kinds = {f"h{k}": kind for k, kind in enumerate(variant.hoisted_kinds)}
+    e = Emitter("triton", kinds, wide=variant.wide)
+    fields = [f"s{k}" for k in range(F)]
+    if part == "step_forward":
+        nodes = needed(program.forward, program.fwd_outputs)
+        used = inputs_of(nodes, program.fwd_outputs)
+        args = ["x", "r", "prm", "out", *fields, *(f"o{k}" for k in range(F))]
+        stores = [("out", _out(e, program.fwd_outputs[0]))]
+        stores += [(f"o{k}", _out(e, program.fwd_outputs[1 + k])) for k in range(F)]
+        gp: list = []
+    else:
+        gx = program.bwd_outputs[0]
+        gs = program.bwd_outputs[1 : 1 + F]
+        gp = [program.bwd_outputs[1 + F + k] for k in variant.pgrads]
+        gr = program.bwd_outputs[-1] if program.rec_field is not None else None
+        targets = [t for t in (gx, *gs, *gp, gr) if t is not None]
+        nodes = needed(program.backward, targets)
+        used = inputs_of(nodes, targets)
+        args = ["x", "r", "prm", "go", *(f"gs{k}" for k in range(F)), *fields, "gx", "gr", "gp",
+                *(f"g{k}" for k in range(F))]  # fmt: skip
+        stores = [("gx", _out(e, gx))] if variant.want_gx else []
+        stores += [("gr", _out(e, gr))] if program.rec_field is not None else []
+        stores += [(f"g{k}", _out(e, g)) for k, g in enumerate(gs)]
+    loads = [n for n in ("x", "r", *fields, "go", *(f"gs{k}" for k in range(F))) if n in used]
+    body = [_IN + e.assign(n) for n in nodes]
+    lines = [
+        "@triton.jit",
+        f"def {part}({', '.join(a + '_ptr' for a in args)}, N,",
+        "          DT: tl.constexpr, BLOCK: tl.constexpr):",
+        *_head(),
+        *_hoisted(variant, used),
+        *[f"{_IN}_{n} = tl.load({n}_ptr + offs, mask=mask, other=0.0).to(DT)" for n in loads],
+        *body,
+        *[
+            f"{_IN}tl.store({n}_ptr + offs, ({v}).to({n}_ptr.dtype.element_ty), mask=mask)"
+            for n, v in stores
+        ],
+    ]
+    if gp:
+        lines.append(f"{_IN}gp_ptrs = gp_ptr + offs")
+        for q, g in enumerate(gp):
+            if q:
+                lines.append(f"{_IN}gp_ptrs += N")
+            acc = f"tl.load(gp_ptrs, mask=mask, other=0.0) + ({_out(e, g)})"
+            lines.append(f"{_IN}tl.store(gp_ptrs, {acc}, mask=mask)")
+    return "\n".join(lines).replace("CONSTANTS", "\n".join(_constants(e)) or f"{_IN}pass")
+
+
 def source(program: Program, variant: Variant, part: str) -> tuple[str, dict]:
-    """Module source of the ``part`` (``"forward"`` or ``"backward"``) of ``program``,
-    specialised to ``variant``; also returns what the caller needs to know:
-    ``{"scratch": values stored per step in backward, "uses_x": backward reads x}``."""
-    if part == "forward":
+    """Module source of the ``part`` (``"forward"`` or ``"backward"`` of a sequence,
+    ``"step_forward"`` or ``"step_backward"`` of one step) of ``program``, specialised to
+    ``variant``; also returns what the caller needs to know: ``{"scratch": values stored per
+    step in backward, "uses_x": backward reads x}``."""
+    if part.startswith("step_"):
+        kernel, facts = _step(program, variant, part), {"scratch": 0, "uses_x": True}
+    elif part == "forward":
         kernel, facts = _forward(program, variant), {"scratch": 0, "uses_x": True}
     else:
         kernel, facts = _backward(program, variant)
