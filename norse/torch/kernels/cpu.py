@@ -15,8 +15,10 @@ gradients for the input, the initial state and every parameter tensor that requi
 (reduced to the parameter's shape). float16 and bfloat16 inputs are computed in float32
 (outputs and states in the input's dtype).
 
-Calls the kernels do not cover (recurrent layers, ``record_states``, sparse input, steps that
-are not elementwise, other devices, ...) report a reason through :meth:`CPUBackend.unsupported`;
+Recurrent layers run generated one-step loops inside the loop through time of
+:mod:`norse.torch.kernels._recurrent` (:mod:`norse.torch.kernels._cpu_step`). Calls the kernels
+do not cover (``record_states``, sparse input, steps that are not elementwise, other devices,
+...) report a reason through :meth:`CPUBackend.unsupported`;
 ``backend="auto"`` then runs the reference. Under ``auto`` the loops of a new model compile in
 a background thread (:class:`_Compiler`) while the reference runs; a named backend, or
 ``NORSE_CPU_COMPILE=sync``, compiles in the caller.
