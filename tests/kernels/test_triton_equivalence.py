@@ -721,3 +721,32 @@ def test_cuda_recurrent_layers_and_cells():
         test_recurrent_layer_step_kernels(name)
     for name in ("lif", "lsnn", "izhikevich"):
         test_a_cell_as_a_sequence_of_one_step(name)
+    test_a_recurrent_cell_as_a_recurrent_layer_of_one_step()
+
+
+def test_a_recurrent_cell_as_a_recurrent_layer_of_one_step():
+    """Off the CPU a recurrent cell runs the recurrent step kernels for one step
+    (``kernels.SequenceCell`` with the cell's weights)."""
+    from norse.torch import LIFRecurrentCell, kernels
+    from norse.torch.kernels._graph import flat
+
+    cell = LIFRecurrentCell(4, 5).to(F64).to(DEV)
+    weights = (cell.input_weights, cell.recurrent_weights)
+    runner = kernels.SequenceCell(cell.activation, cell.p, cell.dt, backend="triton")
+    xs = (torch.rand(6, 2, 4, dtype=F64, device=DEV) * 3).requires_grad_()
+    s_f = s_r = cell.initial_state(xs[0])
+    s_f = s_r = type(s_f)(*(torch.zeros_like(t).expand(2, 5).clone() for t in s_f))
+    outs_f, outs_r = [], []
+    for x in xs.unbind(0):
+        out, s_f = runner(x, s_f, weights)
+        outs_f.append(out)
+        out, s_r = cell.activation(x, s_r, *weights, cell.p, cell.dt)
+        outs_r.append(out)
+    out_f, out_r = torch.stack(outs_f), torch.stack(outs_r)
+    assert torch.equal(out_f, out_r) and out_r.sum() > 0
+    loss_f = out_f.sum() + sum(t.sum() for t in flat(s_f))
+    loss_r = out_r.sum() + sum(t.sum() for t in flat(s_r))
+    g_f = torch.autograd.grad(loss_f, [xs, *weights])
+    g_r = torch.autograd.grad(loss_r, [xs, *weights])
+    for a, b in zip(g_f, g_r, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)

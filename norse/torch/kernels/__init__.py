@@ -202,8 +202,8 @@ def cell(step: Callable, x: Tensor, state: Any, p: Any, dt: float, weights: tupl
 
     On the CPU the fused step (:class:`norse.torch.kernels._cpu_step.CellRunner`) is one
     generated loop and one autograd node per call, for feed-forward and recurrent cells. On
-    other devices a feed-forward cell runs as a sequence of one step through the fused
-    backends (:class:`SequenceCell`: Triton on CUDA). Either answers ``None`` for a call it
+    other devices a cell runs as a sequence of one step through the fused backends
+    (:class:`SequenceCell`: Triton on CUDA). Either answers ``None`` for a call it
     does not take (another device, a traced or compiled call, ``NORSE_BACKEND=reference``,
     loops still compiling), which then runs the reference step.
 
@@ -218,7 +218,7 @@ def cell(step: Callable, x: Tensor, state: Any, p: Any, dt: float, weights: tupl
         return False
     _load()
     if not x.is_cpu:
-        return False if weights else SequenceCell(step, p, dt)
+        return SequenceCell(step, p, dt)
     if "cpu" not in _BACKENDS:
         return False
     from ._cpu_step import cell as fused_cell
@@ -228,8 +228,9 @@ def cell(step: Callable, x: Tensor, state: Any, p: Any, dt: float, weights: tupl
 
 
 class SequenceCell:
-    """A feed-forward cell run as a sequence of one step through the sequence backends
-    (``backend="auto"``: the fused kernels of the input's device, e.g. Triton on CUDA).
+    """A cell run as a sequence of one step through the sequence backends (``backend="auto"``:
+    the fused kernels of the input's device, e.g. Triton on CUDA; a recurrent cell, with its
+    ``weights``, as a recurrent layer of one step).
 
     ``cell(x, state, weights=())`` returns ``(out, state)``, or ``None`` where only the
     reference can run the call (the cell then calls its step directly, without a sequence
@@ -247,9 +248,9 @@ class SequenceCell:
         self.step, self.p, self.dt, self.backend = step, p, dt, backend
 
     def __call__(self, x: Tensor, state: Any, weights: tuple = ()) -> tuple[Tensor, Any] | None:
-        if weights or _tracing(x):
+        if _tracing(x):
             return None
-        call = Call(self.step, x.unsqueeze(0), state, self.p, self.dt)
+        call = Call(self.step, x.unsqueeze(0), state, self.p, self.dt, None, tuple(weights))
         _, impl = select(call, self.backend)
         if impl is None:
             return None
