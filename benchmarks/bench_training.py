@@ -423,7 +423,7 @@ def _record_select(picked: list[str]) -> Iterator[None]:
     def recording_cell(self, *args, **kwargs):
         out = runner_call(self, *args, **kwargs)
         fused = "fused" if out is not None else "reference"
-        picked.append(f"{_step_name(getattr(self, 'call', None))}:cell-{fused}")
+        picked.append(f"{_step_name(self)}:cell-{fused}")
         return out
 
     kernels.select = recording

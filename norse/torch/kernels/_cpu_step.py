@@ -276,7 +276,7 @@ class CellRunner:
                  wanted: tuple[bool, ...]) -> None:  # fmt: skip
         # (what a new plan needs, without this call's tensors: the module keeps the runner)
         template = rebuild(call.state, [torch.empty(()) for _ in flat(call.state)])
-        self.plan = plan
+        self.plan, self.step = plan, call.step
         self.replan = (call.step, template, call.p, call.dt, call.x.dtype, bool(call.weights),
                        call.explicit)  # fmt: skip
         self.params = tuple(params)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from ._graph import Node, Program, Untraceable
 
-__all__ = ["Cut", "Emitter", "checkpoint", "inputs_of", "needed"]
+__all__ = ["Cut", "Emitter", "Step", "checkpoint", "inputs_of", "needed", "one_step"]
 
 
 def needed(program: Sequence[Node], outputs: Iterable[Any]) -> list[Node]:
@@ -397,3 +397,45 @@ def _between(nodes: dict, order: list, wanted: list, stop: set) -> set[str]:
         found.add(name)
         stack.extend(a for a in nodes[name].args if isinstance(a, str))
     return found
+
+
+class Step(NamedTuple):
+    """One step of a program as the generators write it (every value its own array):
+    ``nodes`` to evaluate, the program inputs they read (``used``), the kernel's array
+    arguments (``args``), the ``(argument, value)`` pairs it stores, and the per-neuron
+    parameter gradients (``pgrads``' values) that it adds to its ``(Q, M)`` argument."""
+
+    nodes: list[Node]
+    used: set[str]
+    args: list[str]
+    stores: list[tuple[str, Any]]
+    grads: list[Any]
+
+
+def one_step(program: Program, part: str, want_gx: bool = True,
+             pgrads: tuple[int, ...] = (), gp: str = "gp") -> Step:  # fmt: skip
+    """``part`` ("step_forward" or "step_backward") of ``program``: ``forward(x, r, prm, out,
+    s<k>..., o<k>...)`` writes the output and the new state; ``backward(x, r, prm, go,
+    gs<k>..., s<k>..., gx, gr, <gp>, g<k>...)`` recomputes the step from its inputs and writes
+    the gradients of the input, the recurrent input (of a recurrent program that has one) and
+    the old state (``g<k>``), and adds the parameters' to ``<gp>``."""
+    F = program.n_state
+    fields = [f"s{k}" for k in range(F)]
+    if part == "step_forward":
+        outs = program.fwd_outputs
+        nodes = needed(program.forward, outs)
+        args = ["x", "r", "prm", "out", *fields, *(f"o{k}" for k in range(F))]
+        stores = list(zip(["out", *(f"o{k}" for k in range(F))], outs, strict=True))
+        return Step(nodes, inputs_of(nodes, outs), args, stores, [])
+    gx = program.bwd_outputs[0]
+    gs = program.bwd_outputs[1 : 1 + F]
+    grads = [program.bwd_outputs[1 + F + k] for k in pgrads]
+    gr = program.bwd_outputs[-1] if program.rec_field is not None else None
+    targets = [t for t in (gx, *gs, *grads, gr) if t is not None]
+    nodes = needed(program.backward, targets)
+    args = ["x", "r", "prm", "go", *(f"gs{k}" for k in range(F)), *fields, "gx", "gr", gp,
+            *(f"g{k}" for k in range(F))]  # fmt: skip
+    stores = [("gx", gx)] if want_gx else []
+    stores += [("gr", gr)] if program.rec_field is not None else []
+    stores += [(f"g{k}", g) for k, g in enumerate(gs)]
+    return Step(nodes, inputs_of(nodes, targets), args, stores, grads)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._emit import Emitter, checkpoint, inputs_of, needed
+from ._emit import Emitter, checkpoint, inputs_of, needed, one_step
 from ._graph import Program
 
 __all__ = ["Variant", "source"]
@@ -266,30 +266,12 @@ def _step_source(program: Program, variant: Variant, part: str) -> str:
     kinds = {f"h{k}": kind for k, kind in enumerate(variant.hoisted_kinds)}
     e = Emitter("numba", kinds)
     ind = " " * 8
-    if part == "step_forward":
-        nodes = needed(program.forward, program.fwd_outputs)
-        used = inputs_of(nodes, program.fwd_outputs)
-        args = ["x", "r", "prm", "out", *(f"s{k}" for k in range(F)), *(f"o{k}" for k in range(F))]
-        body = _lines(e, nodes, ind)
-        stores = [f"{ind}out[j] = {_out(e, program.fwd_outputs[0])}"]
-        stores += [f"{ind}o{k}[j] = {_out(e, program.fwd_outputs[1 + k])}" for k in range(F)]
-        dtype_of = "out"
-    else:
-        gx = program.bwd_outputs[0]
-        gs = program.bwd_outputs[1 : 1 + F]
-        gp = [program.bwd_outputs[1 + F + k] for k in variant.pgrads]
-        gr = program.bwd_outputs[-1] if program.rec_field is not None else None
-        targets = [t for t in (gx, *gs, *gp, gr) if t is not None]
-        nodes = needed(program.backward, targets)
-        used = inputs_of(nodes, targets)
-        args = ["x", "r", "prm", "go", *(f"gs{k}" for k in range(F)), *(f"s{k}" for k in range(F)),
-                "gx", "gr", "gprm", *(f"g{k}" for k in range(F))]  # fmt: skip
-        body = _lines(e, nodes, ind)
-        stores = [f"{ind}gx[j] = {_out(e, gx)}"] if variant.want_gx else []
-        stores += [f"{ind}gr[j] = {_out(e, gr)}"] if program.rec_field is not None else []
-        stores += [f"{ind}g{k}[j] = {_out(e, g)}" for k, g in enumerate(gs)]
-        stores += [f"{ind}gp{q}[j] += {_out(e, g)}" for q, g in enumerate(gp)]
-        dtype_of = "x"
+    step = one_step(program, part, variant.want_gx, variant.pgrads, "gprm")
+    used, args = step.used, step.args
+    body = _lines(e, step.nodes, ind)
+    stores = [f"{ind}{name}[j] = {_out(e, value)}" for name, value in step.stores]
+    stores += [f"{ind}gp{q}[j] += {_out(e, g)}" for q, g in enumerate(step.grads)]
+    dtype_of = "out" if part == "step_forward" else "x"
     loads = [f"{ind}_{name} = {name}[j]" for name in ("x", "r") if name in used]
     loads += [f"{ind}_s{k} = s{k}[j]" for k in range(F) if f"s{k}" in used]
     loads += [f"{ind}_go = go[j]"] if "go" in used else []

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .._emit import Emitter, checkpoint, inputs_of, needed
+from .._emit import Emitter, checkpoint, inputs_of, needed, one_step
 from .._graph import Program
 
 __all__ = ["Variant", "source"]
@@ -270,26 +270,9 @@ def _step(program: Program, variant: Variant, part: str) -> str:
     kinds = {f"h{k}": kind for k, kind in enumerate(variant.hoisted_kinds)}
     e = Emitter("triton", kinds, wide=variant.wide)
     fields = [f"s{k}" for k in range(F)]
-    if part == "step_forward":
-        nodes = needed(program.forward, program.fwd_outputs)
-        used = inputs_of(nodes, program.fwd_outputs)
-        args = ["x", "r", "prm", "out", *fields, *(f"o{k}" for k in range(F))]
-        stores = [("out", _out(e, program.fwd_outputs[0]))]
-        stores += [(f"o{k}", _out(e, program.fwd_outputs[1 + k])) for k in range(F)]
-        gp: list = []
-    else:
-        gx = program.bwd_outputs[0]
-        gs = program.bwd_outputs[1 : 1 + F]
-        gp = [program.bwd_outputs[1 + F + k] for k in variant.pgrads]
-        gr = program.bwd_outputs[-1] if program.rec_field is not None else None
-        targets = [t for t in (gx, *gs, *gp, gr) if t is not None]
-        nodes = needed(program.backward, targets)
-        used = inputs_of(nodes, targets)
-        args = ["x", "r", "prm", "go", *(f"gs{k}" for k in range(F)), *fields, "gx", "gr", "gp",
-                *(f"g{k}" for k in range(F))]  # fmt: skip
-        stores = [("gx", _out(e, gx))] if variant.want_gx else []
-        stores += [("gr", _out(e, gr))] if program.rec_field is not None else []
-        stores += [(f"g{k}", _out(e, g)) for k, g in enumerate(gs)]
+    step = one_step(program, part, variant.want_gx, variant.pgrads)
+    nodes, used, args, gp = step.nodes, step.used, step.args, step.grads
+    stores = [(name, _out(e, value)) for name, value in step.stores]
     loads = [n for n in ("x", "r", *fields, "go", *(f"gs{k}" for k in range(F))) if n in used]
     body = [_IN + e.assign(n) for n in nodes]
     lines = [
