@@ -7,7 +7,11 @@ the largest readout voltage over time is the class score::
 
     pixels -> ConstantCurrentLIFEncoder -> Linear -> LIF -> Linear -> LI -> max over time
 
-Run it with ``python -m norse.task.digits`` (``make demo``); ``--help`` lists the flags.
+Run it with ``python -m norse.task.digits`` (``make demo``); ``--help`` lists the flags. Like
+every task it takes ``--device``, ``--seed``, ``--logdir`` (TensorBoard), ``--checkpoint`` /
+``--resume``, and trains data-parallel on several processes under ``torchrun``::
+
+    torchrun --nproc_per_node=2 -m norse.task.digits --epochs 3
 
 Example:
     >>> accuracy = main(["--epochs", "1", "--seq-length", "8", "--quiet"])  # doctest: +SKIP
@@ -18,11 +22,20 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from norse.task._training import (
+    Distributed,
+    add_arguments,
+    check_arguments,
+    load_checkpoint,
+    save_checkpoint,
+    summary_writer,
+)
 from norse.torch import LI, LIF, ConstantCurrentLIFEncoder, LIFParameters, LIParameters
 
 __all__ = ["DigitsSNN", "load_data", "main", "parse_args", "train_epoch", "evaluate"]
@@ -49,7 +62,8 @@ class DigitsSNN(nn.Module):
         torch.Size([5, 10])
     """
 
-    def __init__(self, hidden: int = 128, seq_length: int = 32, input_scale: float = 4.0):
+    def __init__(self, hidden: int = 128, seq_length: int = 32, input_scale: float = 4.0,
+                 learn_neurons: bool = False):  # fmt: skip
         super().__init__()
         self.input_scale = input_scale
         self.encoder = ConstantCurrentLIFEncoder(seq_length)
@@ -59,7 +73,10 @@ class DigitsSNN(nn.Module):
             # (no spikes, so little gradient); three times larger makes a few percent fire.
             self.hidden.weight.mul_(3.0)
             self.hidden.bias.mul_(3.0)
-        self.lif = LIF(LIFParameters(tau_mem_inv=torch.tensor(100.0)))
+        tau_mem_inv = torch.tensor(100.0)
+        if learn_neurons:  # (the membrane time constant trained with the weights)
+            tau_mem_inv = nn.Parameter(tau_mem_inv)
+        self.lif = LIF(LIFParameters(tau_mem_inv=tau_mem_inv))
         self.readout = nn.Linear(hidden, N_CLASSES)
         self.li = LI(LIParameters(tau_mem_inv=torch.tensor(100.0)))
 
@@ -107,8 +124,11 @@ def train_epoch(
     generator: torch.Generator,
     progress: bool = True,
     description: str = "",
+    distributed: Distributed | None = None,
 ) -> float:
-    """One pass over shuffled mini-batches; returns the mean training loss.
+    """One pass over shuffled mini-batches; returns the mean training loss. With
+    ``distributed``, each process trains on its share of every batch (the same shuffled order
+    everywhere) and the gradients are averaged.
 
     Example:
         >>> x, y = torch.rand(8, 64), torch.arange(8) % 10
@@ -126,13 +146,17 @@ def train_epoch(
     total = 0.0
     bar = tqdm(batches, desc=description, disable=not progress, leave=False, unit="batch")
     for index in bar:
+        if distributed is not None:
+            index = distributed.share(index)
         loss = nn.functional.cross_entropy(model(x[index]), y[index])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         total += loss.item() * len(index)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-    return total / len(x)
+    seen = len(x) if distributed is None else len(x) / distributed.world_size
+    mean = total / seen
+    return mean if distributed is None else distributed.mean(mean)
 
 
 @torch.no_grad()
@@ -170,7 +194,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=128, help="hidden LIF neurons")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, split, order")
     parser.add_argument("--quiet", action="store_true", help="print only the final accuracy")
+    parser.add_argument(
+        "--learn-neurons", action="store_true", help="learn the LIF membrane time constant too"
+    )
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    check_arguments(parser, args)
     for name in ("epochs", "seq_length", "batch_size", "hidden"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -187,18 +216,34 @@ def main(argv: Sequence[str] | None = None) -> float:
         0.9...
     """
     args = parse_args(argv)
+    distributed = Distributed(args.device)
+    main_process = distributed.is_main
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     x_train, y_train, x_test, y_test = load_data(args.seed)
-    model = DigitsSNN(args.hidden, args.seq_length)
+    device = distributed.device
+    x_train, y_train = x_train.to(device), y_train.to(device)
+    x_test, y_test = x_test.to(device), y_test.to(device)
+    model = distributed.wrap(
+        DigitsSNN(args.hidden, args.seq_length, learn_neurons=args.learn_neurons)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    first = 1
+    if args.resume and Path(args.checkpoint).exists():
+        state = load_checkpoint(args.checkpoint, model, optimizer, generator, device)
+        first = state["epoch"] + 1
+        if main_process and not args.quiet:
+            print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
+    writer = summary_writer(args.logdir, main_process)
+    quiet = args.quiet or not main_process
     start = time.perf_counter()
-    if not args.quiet:
+    if not quiet:
+        processes = f", {distributed.world_size} processes" if distributed.active else ""
         print(
             f"digits: {len(x_train)} train / {len(x_test)} test images, {args.seq_length} "
-            f"steps, {args.hidden} hidden LIF neurons"
+            f"steps, {args.hidden} hidden LIF neurons{processes}"
         )
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(first, args.epochs + 1):
         loss = train_epoch(
             model,
             optimizer,
@@ -206,15 +251,29 @@ def main(argv: Sequence[str] | None = None) -> float:
             y_train,
             args.batch_size,
             generator,
-            progress=not args.quiet,
+            progress=not quiet,
             description=f"epoch {epoch}/{args.epochs}",
+            distributed=distributed,
         )
-        if not args.quiet:
-            accuracy = evaluate(model, x_test, y_test)
+        accuracy = evaluate(model, x_test, y_test)
+        if not quiet:
             print(f"epoch {epoch:>2}: loss {loss:.3f}, test accuracy {accuracy:.1%}")
+        if writer is not None:
+            writer.add_scalar("loss/train", loss, epoch)
+            writer.add_scalar("accuracy/test", accuracy, epoch)
+        if args.checkpoint and main_process:
+            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
+        distributed.barrier()
     accuracy = evaluate(model, x_test, y_test)
     seconds = time.perf_counter() - start
-    print(f"test accuracy: {accuracy:.1%} ({seconds:.1f} s)")
+    same = distributed.same_parameters(model)
+    if main_process:
+        print(f"test accuracy: {accuracy:.1%} ({seconds:.1f} s)")
+        if distributed.active:
+            print(f"parameters equal on all {distributed.world_size} processes: {same}")
+    if writer is not None:
+        writer.close()
+    distributed.close()
     return accuracy
 
 

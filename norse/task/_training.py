@@ -1,0 +1,211 @@
+"""What every training task shares: device, seed, progress, TensorBoard, checkpoints, and
+data-parallel training over several processes (``torchrun``).
+
+A task adds the flags with :func:`add_arguments` and uses:
+
+* :class:`Distributed` (from the environment ``torchrun`` sets: ``RANK``, ``WORLD_SIZE``,
+  ``LOCAL_RANK``): one process per rank, ``gloo`` on the CPU and ``nccl`` on CUDA; the model is
+  wrapped in ``DistributedDataParallel`` (parameters, learnable neuron parameters included,
+  are averaged after every backward pass and stay equal), each process takes its share of
+  every batch, and only rank 0 prints, logs and writes checkpoints.
+* :func:`save_checkpoint` / :func:`load_checkpoint`: the model, the optimiser, the epoch and
+  the random number generators, written atomically (a killed process leaves the previous
+  checkpoint intact); ``--resume`` continues from the next epoch with the same weights,
+  optimiser state and data order.
+* :func:`summary_writer`: TensorBoard's ``SummaryWriter`` for ``--logdir`` (rank 0), or
+  ``None``.
+
+Example:
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> args = parser.parse_args(["--device", "cpu"])
+    >>> args.device, args.resume, Distributed().world_size
+    ('cpu', False, 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["Distributed", "add_arguments", "load_checkpoint", "save_checkpoint", "summary_writer"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--logdir``, ``--checkpoint``, ``--resume``."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--logdir", default=None, help="write TensorBoard logs here")
+    parser.add_argument(
+        "--checkpoint", default=None, help="save the training state here after every epoch"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from --checkpoint (if it exists)"
+    )
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Errors for flags that cannot work: ``--resume`` without ``--checkpoint``, a CUDA
+    device without CUDA."""
+    if args.resume and not args.checkpoint:
+        parser.error("--resume needs --checkpoint PATH (the file to continue from)")
+    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: CUDA is not available here; use --device cpu")
+    try:
+        torch.device(args.device)
+    except RuntimeError:
+        parser.error(f"--device: expected cpu, cuda or cuda:N, got {args.device!r}")
+
+
+class Distributed:
+    """The process group ``torchrun`` asks for (nothing when run as one process).
+
+    Example:
+        >>> d = Distributed()
+        >>> d.rank, d.world_size, d.is_main, d.share(torch.arange(5)).tolist()
+        (0, 1, True, [0, 1, 2, 3, 4])
+    """
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(device)
+        self.active = self.world_size > 1
+        if self.active:
+            import torch.distributed as dist
+
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """``model`` on the device, in ``DistributedDataParallel`` when distributed."""
+        model = model.to(self.device)
+        if not self.active:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def share(self, index: torch.Tensor) -> torch.Tensor:
+        """This process's part of a batch's example indices (every ``world_size``-th)."""
+        return index[self.rank :: self.world_size] if self.active else index
+
+    def mean(self, value: float) -> float:
+        """The mean of ``value`` over the processes."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        t = torch.tensor([value], dtype=torch.float64, device=self._comm_device())
+        dist.all_reduce(t)
+        return float(t.item()) / self.world_size
+
+    def same_parameters(self, model: nn.Module) -> bool:
+        """Whether every process holds exactly the same parameters (compared by a checksum of
+        their bits, gathered from all processes)."""
+        if not self.active:
+            return True
+        import torch.distributed as dist
+
+        flat = torch.cat([p.detach().double().reshape(-1) for p in model.parameters()])
+        digest = torch.stack([flat.sum(), (flat * torch.arange(len(flat)).double()).sum()])
+        gathered = [torch.empty_like(digest) for _ in range(self.world_size)]
+        dist.all_gather(gathered, digest.to(self._comm_device()))
+        return all(torch.equal(g.cpu(), gathered[0].cpu()) for g in gathered)
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+    def _comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    epoch: int, generator: torch.Generator | None = None,
+                    **extra: Any) -> None:  # fmt: skip
+    """Write the training state after ``epoch`` to ``path`` (atomically: a temporary file,
+    then a rename).
+
+    Example:
+        >>> import tempfile
+        >>> model = nn.Linear(2, 1)
+        >>> opt = torch.optim.Adam(model.parameters())
+        >>> path = Path(tempfile.mkdtemp()) / "state.pt"
+        >>> save_checkpoint(path, model, opt, epoch=3)
+        >>> load_checkpoint(path, model, opt)["epoch"]
+        3
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "epoch": epoch,
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "generator": None if generator is None else generator.get_state(),
+        "extra": extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator | None = None,
+                    map_location: Any = "cpu") -> dict:  # fmt: skip
+    """Restore what :func:`save_checkpoint` wrote into ``model``, ``optimizer`` (and
+    ``generator``); returns the checkpoint (``"epoch"``, ``"extra"``, ...). A file that is not
+    a checkpoint raises a ``ValueError`` naming it."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a corrupt or foreign file
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    missing = [
+        k for k in ("epoch", "model", "optimizer") if not isinstance(state, dict) or k not in state
+    ]
+    if missing:
+        raise ValueError(f"{path}: not a training checkpoint (missing {', '.join(missing)})")
+    _unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    if generator is not None and state.get("generator") is not None:
+        generator.set_state(state["generator"])
+    return state
+
+
+def summary_writer(logdir: str | None, is_main: bool = True) -> Any:
+    """TensorBoard's ``SummaryWriter`` for ``logdir`` on the main process, else ``None``."""
+    if not logdir or not is_main:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=logdir)

@@ -1,0 +1,71 @@
+"""What every training task shares (``norse.task._training``), through ``norse.task.digits``:
+checkpoint and ``--resume``, TensorBoard logs, and data-parallel training under ``torchrun``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from norse.task import digits
+from norse.task._training import load_checkpoint
+
+SMALL = ["--hidden", "16", "--seq-length", "6", "--batch-size", "64", "--quiet"]
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_resume_continues_with_the_same_weights_and_optimiser_state(tmp_path):
+    straight, resumed = tmp_path / "straight.pt", tmp_path / "resumed.pt"
+    digits.main([*SMALL, "--epochs", "2", "--learn-neurons", "--checkpoint", str(straight)])
+    digits.main([*SMALL, "--epochs", "1", "--learn-neurons", "--checkpoint", str(resumed)])
+    assert _state(resumed)["epoch"] == 1
+    digits.main([*SMALL, "--epochs", "2", "--learn-neurons", "--checkpoint", str(resumed),
+                 "--resume"])  # fmt: skip
+    a, b = _state(straight), _state(resumed)
+    assert a["epoch"] == b["epoch"] == 2
+    assert a["model"].keys() == b["model"].keys()
+    assert "lif.neuron_parameters.tau_mem_inv" in a["model"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for pa, pb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(),
+                      strict=True):  # fmt: skip
+        for k in pa:
+            assert torch.equal(torch.as_tensor(pa[k]), torch.as_tensor(pb[k])), k
+
+
+def test_tensorboard_log_is_written(tmp_path):
+    digits.main([*SMALL, "--epochs", "1", "--logdir", str(tmp_path / "tb")])
+    assert any(f.name.startswith("events.out.tfevents") for f in (tmp_path / "tb").iterdir())
+
+
+def test_bad_flags_and_files_say_what_is_wrong(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        digits.parse_args(["--resume"])
+    assert "--resume needs --checkpoint" in capsys.readouterr().err
+    corrupt = tmp_path / "bad.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="bad.pt: not a readable checkpoint"):
+        load_checkpoint(corrupt, model, torch.optim.Adam(model.parameters()))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo, tested on Linux")
+def test_two_processes_keep_their_parameters_equal(tmp_path):
+    """``torchrun --nproc_per_node=2`` with ``gloo``: both processes end with the same
+    parameters, the learnable neuron parameters included."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NORSE_CPU_COMPILE": "sync"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "norse.task.digits", *SMALL, "--epochs", "1", "--learn-neurons",
+         "--checkpoint", str(tmp_path / "ddp.pt")],
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "parameters equal on all 2 processes: True" in done.stdout
+    assert _state(tmp_path / "ddp.pt")["epoch"] == 1
