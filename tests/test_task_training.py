@@ -69,3 +69,16 @@ def test_two_processes_keep_their_parameters_equal(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "parameters equal on all 2 processes: True" in done.stdout
     assert _state(tmp_path / "ddp.pt")["epoch"] == 1
+
+
+def test_correlation_experiment_runs_and_moves_the_weights(tmp_path):
+    from norse.task import correlation_experiment
+
+    history = correlation_experiment.main(["--epochs", "6", "--steps", "40", "--quiet",
+                                           "--checkpoint", str(tmp_path / "c.pt")])  # fmt: skip
+    assert [h["epoch"] for h in history] == list(range(1, 7))
+    assert all(h["weight_change"] > 0 for h in history)
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in history)
+    more = correlation_experiment.main(["--epochs", "7", "--steps", "40", "--quiet",
+                                        "--checkpoint", str(tmp_path / "c.pt"), "--resume"])  # fmt: skip
+    assert [h["epoch"] for h in more] == [7]
