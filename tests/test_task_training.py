@@ -82,3 +82,44 @@ def test_correlation_experiment_runs_and_moves_the_weights(tmp_path):
     more = correlation_experiment.main(["--epochs", "7", "--steps", "40", "--quiet",
                                         "--checkpoint", str(tmp_path / "c.pt"), "--resume"])  # fmt: skip
     assert [h["epoch"] for h in more] == [7]
+
+
+def _write_idx(path, array):
+    import gzip
+
+    import numpy as np
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def test_mnist_reads_the_original_files_and_says_where_they_go(tmp_path):
+    import numpy as np
+
+    from norse.task import mnist
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 6), ("t10k", 4)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    x, y = mnist.load_mnist(tmp_path, train=True)
+    assert x.shape == (6, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
+    assert y.dtype == torch.int64 and y.shape == (6,)
+    accuracy = mnist.main(["--data-root", str(tmp_path), "--epochs", "1", "--seq-length", "2",
+                           "--batch-size", "4", "--quiet"])  # fmt: skip
+    assert 0.0 <= accuracy <= 1.0
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.*--synthetic"):
+        mnist.load_mnist(tmp_path / "empty", train=False)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 20)
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: unreadable"):
+        mnist.load_mnist(tmp_path, train=True)
+
+
+def test_mnist_trains_on_synthetic_digits_with_a_checkpoint(tmp_path):
+    from norse.task import mnist
+
+    args = ["--synthetic", "--epochs", "1", "--seq-length", "2", "--batch-size", "16",
+            "--limit-batches", "2", "--quiet", "--checkpoint", str(tmp_path / "m.pt")]  # fmt: skip
+    assert 0.0 <= mnist.main(args) <= 1.0
+    assert _state(tmp_path / "m.pt")["epoch"] == 1
