@@ -143,6 +143,20 @@ from .functional.lif_refrac import (
 )
 from .functional.lift import lift
 from .functional.logical import logical_and, logical_or, logical_xor
+from .functional.loss import (
+    accuracy_first_spike,
+    accuracy_max_membrane,
+    accuracy_rate,
+    ce_count_loss,
+    ce_last_membrane_loss,
+    ce_max_membrane_loss,
+    ce_population_count_loss,
+    ce_temporal_loss,
+    first_spike_times,
+    mse_count_loss,
+    mse_population_count_loss,
+    population_decode,
+)
 from .functional.lsnn import (
     LSNNFeedForwardState,
     LSNNParameters,
@@ -226,6 +240,17 @@ from .module.lif_mc import LIFMCRecurrentCell
 from .module.lif_mc_refrac import LIFMCRefracRecurrentCell
 from .module.lif_refrac import LIFRefrac, LIFRefracCell, LIFRefracRecurrent, LIFRefracRecurrentCell
 from .module.lift import Lift
+from .module.loss import (
+    CECountLoss,
+    CELastMembraneLoss,
+    CEMaxMembraneLoss,
+    CEPopulationCountLoss,
+    CETemporalLoss,
+    FirstSpikeTimes,
+    MSECountLoss,
+    MSEPopulationCountLoss,
+    PopulationDecode,
+)
 from .module.lsnn import LSNN, LSNNCell, LSNNRecurrent, LSNNRecurrentCell
 from .module.receptive_field import (
     ParameterizedSpatialReceptiveField2d,
