@@ -123,3 +123,22 @@ def test_mnist_trains_on_synthetic_digits_with_a_checkpoint(tmp_path):
             "--limit-batches", "2", "--quiet", "--checkpoint", str(tmp_path / "m.pt")]  # fmt: skip
     assert 0.0 <= mnist.main(args) <= 1.0
     assert _state(tmp_path / "m.pt")["epoch"] == 1
+
+
+def test_memory_task_takes_the_flags_of_1_1_0_and_learns(tmp_path):
+    from norse.task import memory
+
+    flags = ["--batch_size", "16", "--learning_rate", "0.01", "--model", "super",
+             "--neuron_model", "lsnnlif", "--dt", "0.001", "--optimizer", "adam",
+             "--population_size", "5", "--samples", "64", "--save_top_k", "1",
+             "--seq_length", "20", "--seq_periods", "12", "--seq_repetitions", "1",
+             "--poisson_rate", "100", "--random_seed", "0", "--regularization_factor", "0.01",
+             "--regularization_target", "10"]  # fmt: skip
+    history = memory.main([*flags, "--max_epochs", "4", "--quiet", "--plot",
+                           str(tmp_path / "run.png")])  # fmt: skip
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert (tmp_path / "run.png").stat().st_size > 1000
+    for neuron_model in ("lsnn", "lif"):
+        one = memory.main(["--neuron_model", neuron_model, "--samples", "8", "--batch_size",
+                           "8", "--seq_length", "5", "--max_epochs", "1", "--quiet"])  # fmt: skip
+        assert len(one) == 1
