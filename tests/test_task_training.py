@@ -142,3 +142,29 @@ def test_memory_task_takes_the_flags_of_1_1_0_and_learns(tmp_path):
         one = memory.main(["--neuron_model", neuron_model, "--samples", "8", "--batch_size",
                            "8", "--seq_length", "5", "--max_epochs", "1", "--quiet"])  # fmt: skip
         assert len(one) == 1
+
+
+def test_shd_example_trains_on_generated_shd_files_and_writes_its_figure(tmp_path):
+    from norse.task import shd
+
+    figure = tmp_path / "shd.png"
+    args = ["--synthetic", "--samples", "80", "--epochs", "3", "--dt", "0.02", "--hidden", "32",
+            "--quiet", "--plot", str(figure), "--checkpoint", str(tmp_path / "s.pt")]  # fmt: skip
+    history = shd.main(args)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert figure.stat().st_size > 5000
+    more = shd.main([*args[:4], "4", *args[5:], "--resume"])
+    assert [h["epoch"] for h in more] == [4]
+
+
+def test_shd_reads_the_real_files_from_data_root(tmp_path):
+    from norse.task import shd
+
+    shd.write_synthetic_shd(tmp_path / "shd_train.h5", 24, seed=1)
+    shd.write_synthetic_shd(tmp_path / "shd_test.h5", 8, seed=2)
+    history = shd.main(["--data-root", str(tmp_path), "--epochs", "1", "--dt", "0.02",
+                        "--hidden", "8", "--quiet", "--plot", ""])  # fmt: skip
+    assert len(history) == 1
+    with pytest.raises(FileNotFoundError, match="shd_train.h5"):
+        shd.main(["--data-root", str(tmp_path / "none"), "--epochs", "1", "--quiet"])
