@@ -136,6 +136,9 @@ class Distributed:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                # (all processes arrive before any tears the group down: gloo aborts a
+                # process whose peer disconnects while it still talks to it)
+                dist.barrier()
                 dist.destroy_process_group()
 
     def _comm_device(self) -> torch.device:

@@ -1,0 +1,278 @@
+"""Train a keyword recogniser (LIF, LSNN or LSTM) on Speech Commands MFCC features.
+
+``python -m norse.task.speech_commands.run`` trains one of the networks of
+:mod:`norse.task.speech_commands.model` (``--model lif``, ``lsnn`` or ``lstm``) on the ten
+keywords of Google's Speech Commands (``yes no up down left right on off stop go``), each
+one-second clip turned into 80 MFCC coefficients per 10 ms frame. Reading the audio needs
+``torchaudio`` (``pip install torchaudio`` at the version matching torch); ``--download``
+fetches the data set into ``--data-root``. ``--synthetic`` trains on generated MFCC-like
+features ``(T, B, 80)`` with class-dependent structure instead (no files, no torchaudio;
+what the tests run). 1.1.0's flags are kept (``--learning_rate 1e-4``, ``--batch_size 16``,
+``--device``, ``--model lif``); like every task it takes ``--logdir``, ``--checkpoint`` /
+``--resume``, ``--limit-batches`` and trains data-parallel under ``torchrun``::
+
+    python -m norse.task.speech_commands.run --synthetic --epochs 2
+    python -m norse.task.speech_commands.run --data-root data/speech --download --model lsnn
+
+Example:
+    >>> accuracy = main(["--synthetic", "--epochs", "1", "--samples", "32",
+    ...                  "--n-features", "16", "--seq-length", "8", "--quiet"])
+    test accuracy: ...
+    >>> 0.0 <= accuracy <= 1.0
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from norse.task._training import (
+    Distributed,
+    add_arguments,
+    check_arguments,
+    load_checkpoint,
+    save_checkpoint,
+    summary_writer,
+)
+from norse.task.speech_commands.model import LSTMModel, lif_model, lsnn_model
+
+__all__ = ["KEYWORDS", "load_speech_commands", "main", "parse_args", "synthetic_features",
+           "test", "train"]  # fmt: skip
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+N_MFCC = 80
+
+
+def synthetic_features(n: int, seq_length: int = 50, n_input: int = N_MFCC,
+                       n_classes: int = 10, seed: int = 0) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """``n`` generated MFCC-like sequences ``(n, seq_length, n_input)`` and labels ``(n,)``:
+    each class sweeps its own band of coefficients over time (a "formant track"), drawn with
+    a random time shift, amplitude and noise.
+
+    Example:
+        >>> x, y = synthetic_features(4, seq_length=10)
+        >>> x.shape, y.dtype
+        (torch.Size([4, 10, 80]), torch.int64)
+    """
+    base = torch.Generator().manual_seed(777)
+    start = torch.randint(0, n_input, (n_classes,), generator=base).float()
+    slope = (torch.rand(n_classes, generator=base) - 0.5) * 2.0 * n_input
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, n_classes, (n,), generator=gen)
+    t = torch.linspace(0, 1, seq_length).view(1, seq_length, 1)
+    shift = (torch.rand(n, 1, 1, generator=gen) - 0.5) * 0.2
+    centre = start[labels].view(n, 1, 1) + slope[labels].view(n, 1, 1) * (t + shift)
+    centre = centre.remainder(n_input)
+    f = torch.arange(n_input).float().view(1, 1, n_input)
+    amplitude = 0.8 + 0.4 * torch.rand(n, 1, 1, generator=gen)
+    x = amplitude * torch.exp(-0.5 * ((f - centre) / 3.0) ** 2)
+    x = x + 0.1 * torch.randn(x.shape, generator=gen)
+    return x, labels
+
+
+class _SpeechCommands(torch.utils.data.Dataset):
+    """The ten keywords of torchaudio's ``SPEECHCOMMANDS`` as MFCC ``(frames, 80)``."""
+
+    def __init__(self, root: Path, subset: str, download: bool) -> None:
+        import torchaudio  # checked by load_speech_commands
+
+        root.mkdir(parents=True, exist_ok=True)
+        self.data = torchaudio.datasets.SPEECHCOMMANDS(str(root), download=download,
+                                                       subset=subset)  # fmt: skip
+        self.index = [
+            k for k, path in enumerate(self.data._walker) if Path(path).parent.name in KEYWORDS
+        ]
+        self.mfcc = torchaudio.transforms.MFCC(
+            sample_rate=16000, n_mfcc=N_MFCC,
+            melkwargs={"n_fft": 480, "hop_length": 160, "n_mels": N_MFCC},
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> tuple[Tensor, int]:
+        waveform, _, label, *_ = self.data[self.index[k]]
+        waveform = nn.functional.pad(waveform[0, :16000], (0, max(0, 16000 - waveform.shape[1])))
+        return self.mfcc(waveform).T, KEYWORDS.index(label)
+
+
+def load_speech_commands(root: str | Path, subset: str = "training",
+                         download: bool = False) -> torch.utils.data.Dataset:  # fmt: skip
+    """The Speech Commands keywords in ``root`` (``subset``: training, validation or
+    testing) as ``(MFCC (frames, 80), label)`` pairs; needs ``torchaudio``."""
+    try:
+        import torchaudio  # noqa: F401
+    except ImportError as e:
+        version = torch.__version__.split("+")[0]
+        raise ImportError(
+            "the Speech Commands data need torchaudio: pip install "
+            f"torchaudio=={version} (the version matching torch {version}), or run with "
+            "--synthetic"
+        ) from e
+    root = Path(root)
+    if not download and not (root / "SpeechCommands").is_dir():
+        raise FileNotFoundError(
+            f"Speech Commands not found in {root} (expected {root / 'SpeechCommands'}); pass "
+            "--download, or run with --synthetic"
+        )
+    return _SpeechCommands(root, subset, download)
+
+
+def train(model: nn.Module, device: torch.device, loader: Sequence,
+          optimizer: torch.optim.Optimizer, epoch: int, limit_batches: int | None = None,
+          progress: bool = True) -> tuple[float, float]:  # fmt: skip
+    """One epoch over ``(B, T, F)`` batches; returns ``(mean loss, accuracy)``."""
+    from tqdm import tqdm
+
+    model.train()
+    total = correct = seen = 0.0
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, unit="batch")
+    for k, (x, y) in enumerate(bar):
+        if limit_batches is not None and k >= limit_batches:
+            break
+        x, y = x.to(device).transpose(0, 1), y.to(device)
+        out = model(x)
+        loss = nn.functional.nll_loss(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+        correct += int((out.argmax(1) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return total / max(seen, 1), correct / max(seen, 1)
+
+
+@torch.no_grad()
+def test(model: nn.Module, test_loader: Sequence, epoch: int, device: torch.device | str = "cpu",
+         limit_batches: int | None = None) -> tuple[float, float]:  # fmt: skip
+    """``(mean loss, accuracy)`` on ``test_loader`` after ``epoch``."""
+    model.eval()
+    total = correct = seen = 0.0
+    for k, (x, y) in enumerate(test_loader):
+        if limit_batches is not None and k >= limit_batches:
+            break
+        x, y = x.to(device).transpose(0, 1), y.to(device)
+        out = model(x)
+        total += float(nn.functional.nll_loss(out, y, reduction="sum"))
+        correct += int((out.argmax(1) == y).sum())
+        seen += len(y)
+    return total / max(seen, 1), correct / max(seen, 1)
+
+
+test.__test__ = False  # (1.1.0's name; not a pytest test)
+
+
+def make_model(name: str, n_features: int) -> nn.Module:
+    """The network ``--model`` names."""
+    if name == "lif":
+        return lif_model(n_features=n_features)
+    if name == "lsnn":
+        return lsnn_model(n_features=n_features)
+    if name == "lstm":
+        return LSTMModel(n_features=n_features)
+    raise ValueError(f"model must be lif, lsnn or lstm, got {name!r}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m norse.task.speech_commands.run",
+                                     description="Keyword recognition with spiking networks.")  # fmt: skip
+    parser.add_argument("--learning_rate", "--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=16)
+    parser.add_argument("--model", default="lif", choices=["lif", "lsnn", "lstm"])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--n-features", type=int, default=128, help="hidden neurons")
+    parser.add_argument("--random-seed", "--seed", dest="seed", type=int, default=1234)
+    parser.add_argument("--data-root", default="data/speech_commands")
+    parser.add_argument("--download", action="store_true", help="fetch Speech Commands")
+    parser.add_argument("--synthetic", action="store_true", help="generated features, no files")
+    parser.add_argument("--samples", type=int, default=512, help="synthetic training examples")
+    parser.add_argument("--seq-length", type=int, default=50, help="synthetic frames")
+    parser.add_argument("--limit-batches", type=int, default=None, help="batches per epoch")
+    parser.add_argument("--quiet", action="store_true")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    for name in ("epochs", "batch_size", "n_features", "samples", "seq_length"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.learning_rate <= 0:
+        parser.error("--learning_rate must be positive")
+    if args.limit_batches is not None and args.limit_batches < 1:
+        parser.error("--limit-batches must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> float:
+    """Train and return the test accuracy."""
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data.distributed import DistributedSampler
+
+    args = parse_args(argv)
+    distributed = Distributed(args.device)
+    torch.manual_seed(args.seed)
+    if args.synthetic:
+        train_data = TensorDataset(*synthetic_features(args.samples, args.seq_length,
+                                                       seed=args.seed))  # fmt: skip
+        test_data = TensorDataset(*synthetic_features(max(args.samples // 4, 1),
+                                                      args.seq_length, seed=args.seed + 1))  # fmt: skip
+    else:
+        if args.download and distributed.is_main:
+            load_speech_commands(args.data_root, "training", download=True)
+        distributed.barrier()
+        train_data = load_speech_commands(args.data_root, "training")
+        test_data = load_speech_commands(args.data_root, "testing")
+    sampler = DistributedSampler(train_data, seed=args.seed) if distributed.active else None
+    generator = torch.Generator().manual_seed(args.seed)
+    train_loader = DataLoader(train_data, batch_size=args.batch_size, shuffle=sampler is None,
+                              sampler=sampler, generator=generator)  # fmt: skip
+    test_loader = DataLoader(test_data, batch_size=args.batch_size)
+    model = distributed.wrap(make_model(args.model, args.n_features))
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    first = 1
+    if args.resume and Path(args.checkpoint).exists():
+        first = load_checkpoint(args.checkpoint, model, optimizer, generator,
+                                distributed.device)["epoch"] + 1  # fmt: skip
+    writer = summary_writer(args.logdir, distributed.is_main)
+    quiet = args.quiet or not distributed.is_main
+    start = time.perf_counter()
+    accuracy = 0.0
+    for epoch in range(first, args.epochs + 1):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loss, _ = train(model, distributed.device, train_loader, optimizer, epoch,
+                        args.limit_batches, not quiet)  # fmt: skip
+        test_loss, accuracy = test(model, test_loader, epoch, distributed.device,
+                                   args.limit_batches)  # fmt: skip
+        if not quiet:
+            print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
+                  f"test accuracy {accuracy:.1%}")  # fmt: skip
+        if writer is not None:
+            writer.add_scalar("loss/train", loss, epoch)
+            writer.add_scalar("loss/test", test_loss, epoch)
+            writer.add_scalar("accuracy/test", accuracy, epoch)
+        if args.checkpoint and distributed.is_main:
+            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
+        distributed.barrier()
+    same = distributed.same_parameters(model)
+    if distributed.is_main:
+        print(f"test accuracy: {accuracy:.1%} ({time.perf_counter() - start:.1f} s)")
+        if distributed.active:
+            print(f"parameters equal on all {distributed.world_size} processes: {same}")
+    if writer is not None:
+        writer.close()
+    distributed.close()
+    return accuracy
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ImportError, FileNotFoundError) as e:  # a missing file or package: say so, no traceback
+        raise SystemExit(f"error: {e}") from None
