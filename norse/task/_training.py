@@ -34,7 +34,15 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Distributed", "add_arguments", "load_checkpoint", "save_checkpoint", "summary_writer"]
+__all__ = [
+    "Distributed",
+    "Run",
+    "add_arguments",
+    "check_arguments",
+    "load_checkpoint",
+    "save_checkpoint",
+    "summary_writer",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,3 +220,85 @@ def summary_writer(logdir: str | None, is_main: bool = True) -> Any:
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=logdir)
+
+
+class Run:
+    """The bookkeeping of one training run around a task's own loop: the processes, resuming
+    from ``--checkpoint``, TensorBoard scalars, a checkpoint after every epoch, and the end
+    (the summary line, whether the processes agree, closing everything).
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser()
+        >>> add_arguments(parser)
+        >>> args = parser.parse_args([])
+        >>> args.quiet = True
+        >>> run = Run(args)
+        >>> model = run.distributed.wrap(nn.Linear(2, 1))
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> for epoch in range(run.resume(model, opt), 3):
+        ...     run.end_epoch(epoch, model, opt, loss=1.0 / epoch)
+        >>> run.finish(model, "done")
+        done
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import time
+
+        self.args = args
+        self.distributed = Distributed(args.device)
+        self.quiet = bool(getattr(args, "quiet", False)) or not self.distributed.is_main
+        self.writer: Any = None
+        self.generator: torch.Generator | None = None
+        self.scheduler: Any = None
+        self._start = time.perf_counter()
+
+    @property
+    def device(self) -> torch.device:
+        return self.distributed.device
+
+    def resume(self, model: nn.Module, optimizer: Any, generator: torch.Generator | None = None,
+               scheduler: Any = None, first: int = 1) -> int:  # fmt: skip
+        """The first epoch to run: ``first``, or the one after ``--checkpoint``'s with
+        ``--resume`` (model, optimiser, ``generator`` and learning-rate ``scheduler``
+        restored; the checkpoints written by :meth:`end_epoch` hold them). Opens the
+        TensorBoard writer."""
+        self.generator, self.scheduler = generator, scheduler
+        args = self.args
+        if args.resume and Path(args.checkpoint).exists():
+            state = load_checkpoint(args.checkpoint, model, optimizer, generator, self.device)
+            first = state["epoch"] + 1
+            if scheduler is not None and state["extra"].get("scheduler") is not None:
+                scheduler.load_state_dict(state["extra"]["scheduler"])
+            if not self.quiet:
+                print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
+        self.writer = summary_writer(args.logdir, self.distributed.is_main)
+        return first
+
+    def end_epoch(self, epoch: int, model: nn.Module, optimizer: Any, **scalars: float) -> None:
+        """Log ``scalars`` to TensorBoard, write the checkpoint (main process), wait for all."""
+        if self.writer is not None:
+            for name, value in scalars.items():
+                self.writer.add_scalar(name, value, epoch)
+        if self.args.checkpoint and self.distributed.is_main:
+            extra = {} if self.scheduler is None else {"scheduler": self.scheduler.state_dict()}
+            save_checkpoint(self.args.checkpoint, model, optimizer, epoch, self.generator, **extra)
+        self.distributed.barrier()
+
+    def seconds(self) -> float:
+        import time
+
+        return time.perf_counter() - self._start
+
+    def finish(self, model: nn.Module, summary: str | None = None) -> None:
+        """Print ``summary`` (main process) and, under ``torchrun``, whether all processes hold
+        the same parameters; close the writer and the process group."""
+        same = self.distributed.same_parameters(model)
+        if self.distributed.is_main:
+            if summary is not None:
+                print(summary)
+            if self.distributed.active:
+                print(f"parameters equal on all {self.distributed.world_size} processes: {same}")
+        if self.writer is not None:
+            self.writer.close()
+        self.distributed.close()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,12 +35,9 @@ import torch
 from torch import Tensor, nn
 
 from norse.task._training import (
-    Distributed,
+    Run,
     add_arguments,
     check_arguments,
-    load_checkpoint,
-    save_checkpoint,
-    summary_writer,
 )
 from norse.torch import ConstantCurrentLIFEncoder, LIFCell, LIFParameters, LILinearCell
 
@@ -297,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     from torch.utils.data.distributed import DistributedSampler
 
     args = parse_args(argv)
-    distributed = Distributed(args.device)
+    run = Run(args)
+    distributed = run.distributed
     torch.manual_seed(args.seed)
     if args.synthetic:
         train_set = synthetic_images(args.samples, args.seed)
@@ -316,44 +313,22 @@ def main(argv: Sequence[str] | None = None) -> float:
                      lr_step=args.lr_step)  # fmt: skip
     optimizer, scheduler = net.configure_optimizers()
     model = distributed.wrap(net)
-    first = 1
-    if args.resume and Path(args.checkpoint).exists():
-        state = load_checkpoint(args.checkpoint, model, optimizer, generator, distributed.device)
-        first = state["epoch"] + 1
-        if scheduler is not None and state["extra"].get("scheduler") is not None:
-            scheduler.load_state_dict(state["extra"]["scheduler"])
-    writer = summary_writer(args.logdir, distributed.is_main)
-    quiet = args.quiet or not distributed.is_main
-    start = time.perf_counter()
     accuracy = 0.0
-    for epoch in range(first, args.max_epochs + 1):
+    for epoch in range(run.resume(model, optimizer, generator, scheduler), args.max_epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        loss, _ = _run_epoch(model, distributed.device, train_loader, optimizer, epoch,
-                             args.limit_batches, not quiet)  # fmt: skip
+        loss, _ = _run_epoch(model, run.device, train_loader, optimizer, epoch,
+                             args.limit_batches, not run.quiet)  # fmt: skip
         if scheduler is not None:
             scheduler.step()
-        test_loss, accuracy = _run_epoch(model, distributed.device, test_loader, None, epoch,
+        test_loss, accuracy = _run_epoch(model, run.device, test_loader, None, epoch,
                                          args.limit_batches, False)  # fmt: skip
-        if not quiet:
+        if not run.quiet:
             print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
                   f"test accuracy {accuracy:.1%}")  # fmt: skip
-        if writer is not None:
-            writer.add_scalar("loss/train", loss, epoch)
-            writer.add_scalar("loss/test", test_loss, epoch)
-            writer.add_scalar("accuracy/test", accuracy, epoch)
-        if args.checkpoint and distributed.is_main:
-            extra = {"scheduler": scheduler.state_dict()} if scheduler is not None else {}
-            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator, **extra)
-        distributed.barrier()
-    same = distributed.same_parameters(model)
-    if distributed.is_main:
-        print(f"test accuracy: {accuracy:.1%} ({time.perf_counter() - start:.1f} s)")
-        if distributed.active:
-            print(f"parameters equal on all {distributed.world_size} processes: {same}")
-    if writer is not None:
-        writer.close()
-    distributed.close()
+        run.end_epoch(epoch, model, optimizer, **{"loss/train": loss, "loss/test": test_loss,
+                                                 "accuracy/test": accuracy})  # fmt: skip
+    run.finish(model, f"test accuracy: {accuracy:.1%} ({run.seconds():.1f} s)")
     return accuracy
 
 

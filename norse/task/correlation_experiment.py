@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from norse.task._training import (
+    Run,
     add_arguments,
     check_arguments,
-    load_checkpoint,
-    save_checkpoint,
-    summary_writer,
 )
 from norse.torch import LIFCorrelation, LILinearCell
 from norse.torch.functional.correlation_sensor import correlation_based_update
@@ -86,18 +83,15 @@ class _Model(nn.Module):
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     """Run the experiment; returns one record per epoch."""
     args = parse_args(argv)
+    run = Run(args)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    device = torch.device(args.device)
+    device = run.device
     model = _Model(args.inputs, args.hidden).to(device)
     rates = torch.rand(2, args.inputs, generator=generator).to(device) * 0.2
     optimizer = torch.optim.Adam(model.readout.parameters(), lr=args.learning_rate)
-    first = 1
-    if args.resume and Path(args.checkpoint).exists():
-        first = load_checkpoint(args.checkpoint, model, optimizer, generator, device)["epoch"] + 1
-    writer = summary_writer(args.logdir)
     history = []
-    for epoch in range(first, args.epochs + 1):
+    for epoch in range(run.resume(model, optimizer, generator), args.epochs + 1):
         label = epoch % 2
         spikes = (torch.rand(args.steps, 1, args.inputs, generator=generator).to(device)
                   < rates[label]).float()  # fmt: skip
@@ -130,16 +124,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             "weight_change": float((after - before).norm()),
         }
         history.append(record)
-        if not args.quiet:
+        if not run.quiet:
             print(f"epoch {epoch:>3}: loss {record['loss']:.4f}, weight change "
                   f"{record['weight_change']:.4f}")  # fmt: skip
-        if writer is not None:
-            for key in ("loss", "accuracy", "weight_change"):
-                writer.add_scalar(key, record[key], epoch)
-        if args.checkpoint:
-            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
-    if writer is not None:
-        writer.close()
+        run.end_epoch(epoch, model, optimizer,
+                      **{k: record[k] for k in ("loss", "accuracy", "weight_change")})  # fmt: skip
+    run.finish(model)
     return history
 
 

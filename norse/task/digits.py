@@ -20,9 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,11 +28,9 @@ from torch import Tensor, nn
 
 from norse.task._training import (
     Distributed,
+    Run,
     add_arguments,
     check_arguments,
-    load_checkpoint,
-    save_checkpoint,
-    summary_writer,
 )
 from norse.torch import LI, LIF, ConstantCurrentLIFEncoder, LIFParameters, LIParameters
 
@@ -216,28 +212,19 @@ def main(argv: Sequence[str] | None = None) -> float:
         0.9...
     """
     args = parse_args(argv)
-    distributed = Distributed(args.device)
-    main_process = distributed.is_main
+    run = Run(args)
+    distributed, device = run.distributed, run.device
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     x_train, y_train, x_test, y_test = load_data(args.seed)
-    device = distributed.device
     x_train, y_train = x_train.to(device), y_train.to(device)
     x_test, y_test = x_test.to(device), y_test.to(device)
     model = distributed.wrap(
         DigitsSNN(args.hidden, args.seq_length, learn_neurons=args.learn_neurons)
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    first = 1
-    if args.resume and Path(args.checkpoint).exists():
-        state = load_checkpoint(args.checkpoint, model, optimizer, generator, device)
-        first = state["epoch"] + 1
-        if main_process and not args.quiet:
-            print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
-    writer = summary_writer(args.logdir, main_process)
-    quiet = args.quiet or not main_process
-    start = time.perf_counter()
-    if not quiet:
+    first = run.resume(model, optimizer, generator)
+    if not run.quiet:
         processes = f", {distributed.world_size} processes" if distributed.active else ""
         print(
             f"digits: {len(x_train)} train / {len(x_test)} test images, {args.seq_length} "
@@ -251,29 +238,16 @@ def main(argv: Sequence[str] | None = None) -> float:
             y_train,
             args.batch_size,
             generator,
-            progress=not quiet,
+            progress=not run.quiet,
             description=f"epoch {epoch}/{args.epochs}",
             distributed=distributed,
         )
         accuracy = evaluate(model, x_test, y_test)
-        if not quiet:
+        if not run.quiet:
             print(f"epoch {epoch:>2}: loss {loss:.3f}, test accuracy {accuracy:.1%}")
-        if writer is not None:
-            writer.add_scalar("loss/train", loss, epoch)
-            writer.add_scalar("accuracy/test", accuracy, epoch)
-        if args.checkpoint and main_process:
-            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
-        distributed.barrier()
+        run.end_epoch(epoch, model, optimizer, **{"loss/train": loss, "accuracy/test": accuracy})
     accuracy = evaluate(model, x_test, y_test)
-    seconds = time.perf_counter() - start
-    same = distributed.same_parameters(model)
-    if main_process:
-        print(f"test accuracy: {accuracy:.1%} ({seconds:.1f} s)")
-        if distributed.active:
-            print(f"parameters equal on all {distributed.world_size} processes: {same}")
-    if writer is not None:
-        writer.close()
-    distributed.close()
+    run.finish(model, f"test accuracy: {accuracy:.1%} ({run.seconds():.1f} s)")
     return accuracy
 
 

@@ -28,21 +28,16 @@ Example:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from norse.dataset.memory import MemoryStoreRecallDataset
 from norse.task._training import (
-    Distributed,
+    Run,
     add_arguments,
     check_arguments,
-    load_checkpoint,
-    save_checkpoint,
-    summary_writer,
 )
 from norse.torch import LI, LIFParameters, LIFRecurrent, LSNNParameters, LSNNRecurrent
 
@@ -168,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     from torch.utils.data.distributed import DistributedSampler
 
     args = parse_args(argv)
-    distributed = Distributed(args.device)
+    run = Run(args)
+    distributed = run.distributed
     torch.manual_seed(args.random_seed)
     data = MemoryStoreRecallDataset(
         args.samples, args.seq_length, args.seq_periods, args.seq_repetitions,
@@ -183,22 +179,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     model = distributed.wrap(net)
     make = torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD
     optimizer = make(model.parameters(), lr=args.learning_rate)
-    first = 1
-    if args.resume and Path(args.checkpoint).exists():
-        first = load_checkpoint(args.checkpoint, model, optimizer, generator,
-                                distributed.device)["epoch"] + 1  # fmt: skip
-    writer = summary_writer(args.logdir, distributed.is_main)
-    quiet = args.quiet or not distributed.is_main
     history = []
-    start = time.perf_counter()
-    for epoch in range(first, args.max_epochs + 1):
+    for epoch in range(run.resume(model, optimizer, generator), args.max_epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)
         losses, accuracies = [], []
         for x, y in loader:
-            x = x.permute(1, 0, 2).to(distributed.device)  # (T, B, F)
+            x = x.permute(1, 0, 2).to(run.device)  # (T, B, F)
             scores = model(x)
-            loss, accuracy = net.loss(scores, y.to(distributed.device))
+            loss, accuracy = net.loss(scores, y.to(run.device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -210,22 +199,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             "accuracy": distributed.mean(sum(accuracies) / len(accuracies)),
         }
         history.append(record)
-        if not quiet:
+        if not run.quiet:
             print(f"epoch {epoch:>3}: loss {record['loss']:.4f}, recall accuracy "
                   f"{record['accuracy']:.1%}")  # fmt: skip
-        if writer is not None:
-            writer.add_scalar("loss/train", record["loss"], epoch)
-            writer.add_scalar("accuracy/train", record["accuracy"], epoch)
-        if args.checkpoint and distributed.is_main:
-            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
-        distributed.barrier()
+        run.end_epoch(epoch, model, optimizer, **{"loss/train": record["loss"],
+                                                 "accuracy/train": record["accuracy"]})  # fmt: skip
     if args.plot and distributed.is_main:
         _plot_run(net, data, args.plot)
-    if not quiet:
-        print(f"done in {time.perf_counter() - start:.1f} s")
-    if writer is not None:
-        writer.close()
-    distributed.close()
+    run.finish(model, None if run.quiet else f"done in {run.seconds():.1f} s")
     return history
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,9 @@ from torch import Tensor, nn
 
 from norse.dataset.spiking_heidelberg import SpikingHeidelbergDigitsDataset, pad_collate
 from norse.task._training import (
-    Distributed,
+    Run,
     add_arguments,
     check_arguments,
-    load_checkpoint,
-    save_checkpoint,
-    summary_writer,
 )
 from norse.torch import LI, LIFParameters, LIFRecurrent, LIParameters
 from norse.torch.functional.loss import ce_max_membrane_loss
@@ -158,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     from torch.utils.data.distributed import DistributedSampler
 
     args = parse_args(argv)
-    distributed = Distributed(args.device)
+    run = Run(args)
+    distributed = run.distributed
     torch.manual_seed(args.seed)
     root = Path(args.data_root)
     if args.synthetic:
@@ -182,15 +179,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     net = SHDNet(args.hidden, args.dt)
     model = distributed.wrap(net)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-    first = 1
-    if args.resume and Path(args.checkpoint).exists():
-        first = load_checkpoint(args.checkpoint, model, optimizer, generator,
-                                distributed.device)["epoch"] + 1  # fmt: skip
-    writer = summary_writer(args.logdir, distributed.is_main)
-    quiet = args.quiet or not distributed.is_main
+    first = run.resume(model, optimizer, generator)
     history: list[dict] = []
-    start = time.perf_counter()
-    if not quiet:
+    if not run.quiet:
         print(f"shd: {len(train)} train / {len(test)} test samples, dt {args.dt} s, "
               f"{args.hidden} recurrent LIF neurons")  # fmt: skip
     for epoch in range(first, args.epochs + 1):
@@ -199,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         model.train()
         losses, accuracies = [], []
         for x, y in loader:
-            x, y = x.float().to(distributed.device), y.to(distributed.device)
+            x, y = x.float().to(run.device), y.to(run.device)
             v, _ = model(x)
             loss = ce_max_membrane_loss(v, y)
             optimizer.zero_grad()
@@ -207,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             optimizer.step()
             losses.append(loss.item())
             accuracies.append(_accuracy(v.detach(), y))
-        test_accuracy = _evaluate(model, test_loader, distributed.device)
+        test_accuracy = _evaluate(model, test_loader, run.device)
         record = {
             "epoch": epoch,
             "loss": distributed.mean(float(np.mean(losses))),
@@ -215,27 +206,19 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             "test_accuracy": test_accuracy,
         }
         history.append(record)
-        if not quiet:
+        if not run.quiet:
             print(f"epoch {epoch:>3}: loss {record['loss']:.3f}, train accuracy "
                   f"{record['accuracy']:.1%}, test accuracy {test_accuracy:.1%}")  # fmt: skip
-        if writer is not None:
-            for key in ("loss", "accuracy", "test_accuracy"):
-                writer.add_scalar(key, record[key], epoch)
-        if args.checkpoint and distributed.is_main:
-            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
-        distributed.barrier()
+        run.end_epoch(epoch, model, optimizer,
+                      **{k: record[k] for k in ("loss", "accuracy", "test_accuracy")})  # fmt: skip
     if args.plot and distributed.is_main and history:
         _plot(net, test, history, args.plot)
-        if not quiet:
+        if not run.quiet:
             print(f"figure: {args.plot}")
-    if distributed.is_main:
-        final = history[-1]["test_accuracy"] if history else float("nan")
-        print(f"test accuracy: {final:.1%} ({time.perf_counter() - start:.1f} s)")
     train.close()
     test.close()
-    if writer is not None:
-        writer.close()
-    distributed.close()
+    final = history[-1]["test_accuracy"] if history else float("nan")
+    run.finish(model, f"test accuracy: {final:.1%} ({run.seconds():.1f} s)")
     return history
 
 

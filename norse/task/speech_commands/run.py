@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,12 +32,9 @@ import torch
 from torch import Tensor, nn
 
 from norse.task._training import (
-    Distributed,
+    Run,
     add_arguments,
     check_arguments,
-    load_checkpoint,
-    save_checkpoint,
-    summary_writer,
 )
 from norse.task.speech_commands.model import LSTMModel, lif_model, lsnn_model
 
@@ -215,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     from torch.utils.data.distributed import DistributedSampler
 
     args = parse_args(argv)
-    distributed = Distributed(args.device)
+    run = Run(args)
+    distributed = run.distributed
     torch.manual_seed(args.seed)
     if args.synthetic:
         train_data = TensorDataset(*synthetic_features(args.samples, args.seq_length,
@@ -235,39 +232,19 @@ def main(argv: Sequence[str] | None = None) -> float:
     test_loader = DataLoader(test_data, batch_size=args.batch_size)
     model = distributed.wrap(make_model(args.model, args.n_features))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-    first = 1
-    if args.resume and Path(args.checkpoint).exists():
-        first = load_checkpoint(args.checkpoint, model, optimizer, generator,
-                                distributed.device)["epoch"] + 1  # fmt: skip
-    writer = summary_writer(args.logdir, distributed.is_main)
-    quiet = args.quiet or not distributed.is_main
-    start = time.perf_counter()
     accuracy = 0.0
-    for epoch in range(first, args.epochs + 1):
+    for epoch in range(run.resume(model, optimizer, generator), args.epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        loss, _ = train(model, distributed.device, train_loader, optimizer, epoch,
-                        args.limit_batches, not quiet)  # fmt: skip
-        test_loss, accuracy = test(model, test_loader, epoch, distributed.device,
-                                   args.limit_batches)  # fmt: skip
-        if not quiet:
+        loss, _ = train(model, run.device, train_loader, optimizer, epoch,
+                        args.limit_batches, not run.quiet)  # fmt: skip
+        test_loss, accuracy = test(model, test_loader, epoch, run.device, args.limit_batches)
+        if not run.quiet:
             print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
                   f"test accuracy {accuracy:.1%}")  # fmt: skip
-        if writer is not None:
-            writer.add_scalar("loss/train", loss, epoch)
-            writer.add_scalar("loss/test", test_loss, epoch)
-            writer.add_scalar("accuracy/test", accuracy, epoch)
-        if args.checkpoint and distributed.is_main:
-            save_checkpoint(args.checkpoint, model, optimizer, epoch, generator)
-        distributed.barrier()
-    same = distributed.same_parameters(model)
-    if distributed.is_main:
-        print(f"test accuracy: {accuracy:.1%} ({time.perf_counter() - start:.1f} s)")
-        if distributed.active:
-            print(f"parameters equal on all {distributed.world_size} processes: {same}")
-    if writer is not None:
-        writer.close()
-    distributed.close()
+        run.end_epoch(epoch, model, optimizer, **{"loss/train": loss, "loss/test": test_loss,
+                                                 "accuracy/test": accuracy})  # fmt: skip
+    run.finish(model, f"test accuracy: {accuracy:.1%} ({run.seconds():.1f} s)")
     return accuracy
 
 
