@@ -47,6 +47,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from norse.dataset.events import pad_collate
+
 __all__ = ["SpikingHeidelbergDigitsDataset", "pad_collate"]
 
 _CHUNK = 1 << 20
@@ -401,28 +403,3 @@ class SpikingHeidelbergDigitsDataset(IterableDataset):
         start, step = (0, 1) if info is None else (info.id, info.num_workers)
         for idx in range(start, len(self), step):
             yield self[idx]
-
-
-def pad_collate(
-    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Collate ``(spikes, label)`` items into a time-first batch for a DataLoader.
-
-    Spike tensors (sparse or dense, shape ``(T_i, units)``) become one dense tensor of shape
-    ``(max T_i, batch, units)``, zero-padded at the end in time, with their dtype kept. Labels
-    are stacked into an int64 tensor of shape ``(batch,)``, ready for ``cross_entropy``.
-
-    Example:
-        >>> import torch
-        >>> a = (torch.ones(2, 3, dtype=torch.uint8), torch.tensor(1, dtype=torch.uint8))
-        >>> b = (torch.ones(4, 3, dtype=torch.uint8).to_sparse(), torch.tensor(5))
-        >>> x, y = pad_collate([a, b])
-        >>> x.shape, x[:, 0].sum().item(), x[:, 1].sum().item(), y
-        (torch.Size([4, 2, 3]), 6, 12, tensor([1, 5]))
-    """
-    if len(batch) == 0:
-        raise ValueError("pad_collate: expected a non-empty batch, got an empty one")
-    spikes = [s.to_dense() if s.is_sparse else s for s, _ in batch]
-    padded = torch.nn.utils.rnn.pad_sequence(spikes, batch_first=False)
-    labels = torch.stack([torch.as_tensor(label).reshape(()).long() for _, label in batch])
-    return padded, labels

@@ -13,10 +13,13 @@ learning curve is written to ``--plot``.
 The real files (``shd_train.h5``, ``shd_test.h5``) are read from ``--data-root`` (``--download``
 fetches them); ``--synthetic`` writes a small data set of the same HDF5 format (each class a
 band of channels firing at its own time, with jitter and noise) and trains on that, through
-the same loader::
+the same loader. ``--tonic`` reads the files through `tonic <https://tonic.readthedocs.io>`_
+instead (``tonic.datasets.SHD`` in ``--data-root/SHD``, binned by
+:func:`~norse.dataset.events.tonic_dataset`; tonic downloads them when they are missing)::
 
     python -m norse.task.shd --synthetic --epochs 5
     python -m norse.task.shd --data-root ~/data/shd --epochs 20 --hidden 256
+    python -m norse.task.shd --tonic --data-root ~/data --epochs 20
 
 Example:
     >>> history = main(["--synthetic", "--samples", "40", "--epochs", "1", "--dt", "0.02",
@@ -38,7 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from norse.dataset.spiking_heidelberg import SpikingHeidelbergDigitsDataset, pad_collate
+from norse.dataset.events import pad_collate
+from norse.dataset.spiking_heidelberg import SpikingHeidelbergDigitsDataset
 from norse.task._training import (
     Run,
     add_arguments,
@@ -112,6 +116,9 @@ def write_synthetic_shd(path: str | Path, samples: int, seed: int = 0) -> Path:
             order = np.argsort(t)
             times[k], units[k] = t[order].astype(np.float32), u[order].astype(np.uint16)
         f.create_dataset("labels", data=labels.astype(np.uint8))
+        # (the real files also name the classes and speakers; tonic reads both)
+        f.create_dataset("extra/keys", data=np.array([f"class-{c}" for c in range(CLASSES)], "S"))
+        f.create_dataset("extra/speaker", data=np.zeros(samples, np.uint8))
     return path
 
 
@@ -129,6 +136,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", default="data/shd", help="folder of shd_*.h5")
     parser.add_argument("--download", action="store_true", help="fetch the SHD files")
     parser.add_argument("--synthetic", action="store_true", help="a generated SHD-format set")
+    parser.add_argument("--tonic", action="store_true", help="read the files through tonic")
     parser.add_argument("--samples", type=int, default=400, help="synthetic training samples")
     parser.add_argument("--plot", default="shd.png", help="figure file ('' for none)")
     parser.add_argument("--quiet", action="store_true")
@@ -144,6 +152,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _datasets(args: argparse.Namespace, is_main: bool) -> tuple[Any, Any]:
+    """The training and test sets: norse's SHD loader, or tonic's with ``--tonic``."""
+    files = (SpikingHeidelbergDigitsDataset.train_file, SpikingHeidelbergDigitsDataset.test_file)
+    root = Path(tempfile.mkdtemp(prefix="norse-shd-")) if args.synthetic else Path(args.data_root)
+    folder = root / "SHD" if args.tonic else root  # tonic keeps its files in save_to/SHD
+    if args.synthetic:
+        write_synthetic_shd(folder / files[0], args.samples, args.seed)
+        write_synthetic_shd(folder / files[1], max(args.samples // 4, 1), args.seed + 1)
+        if args.tonic:  # tonic checks for its downloaded archives; the generated set has none
+            for name in files:
+                (folder / f"{name}.zip").touch()
+    if not args.tonic:
+        download = args.download and is_main
+        return tuple(
+            SpikingHeidelbergDigitsDataset(
+                root, dt=args.dt, sparse=False, train=train, download=download
+            )  # fmt: skip
+            for train in (True, False)
+        )
+    from norse.dataset.events import tonic_dataset
+
+    missing = [folder / name for name in files if not (folder / name).is_file()]
+    if missing and not args.download:
+        raise FileNotFoundError(
+            f"shd: {missing[0]} not found; pass --download to have tonic fetch the SHD files "
+            f"into {folder}, or run with --synthetic"
+        )
+    length = SpikingHeidelbergDigitsDataset.max_length
+    return tuple(
+        tonic_dataset("SHD", str(root), dt=args.dt, max_length=length, train=train)
+        for train in (True, False)
+    )
+
+
 def _accuracy(v: Tensor, y: Tensor) -> float:
     return float((v.amax(0).argmax(1) == y).float().mean())
 
@@ -157,18 +199,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     run = Run(args)
     distributed = run.distributed
     torch.manual_seed(args.seed)
-    root = Path(args.data_root)
-    if args.synthetic:
-        root = Path(tempfile.mkdtemp(prefix="norse-shd-"))
-        write_synthetic_shd(root / SpikingHeidelbergDigitsDataset.train_file, args.samples,
-                            args.seed)  # fmt: skip
-        write_synthetic_shd(root / SpikingHeidelbergDigitsDataset.test_file,
-                            max(args.samples // 4, 1), args.seed + 1)  # fmt: skip
-    download = args.download and distributed.is_main
-    train = SpikingHeidelbergDigitsDataset(root, dt=args.dt, sparse=False, train=True,
-                                           download=download)  # fmt: skip
-    test = SpikingHeidelbergDigitsDataset(root, dt=args.dt, sparse=False, train=False,
-                                          download=download)  # fmt: skip
+    train, test = _datasets(args, distributed.is_main)
     train_set = Subset(train, range(len(train)))
     sampler = DistributedSampler(train_set, seed=args.seed) if distributed.active else None
     generator = torch.Generator().manual_seed(args.seed)
@@ -215,8 +246,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         _plot(net, test, history, args.plot)
         if not run.quiet:
             print(f"figure: {args.plot}")
-    train.close()
-    test.close()
+    for data in (train, test):
+        getattr(data, "close", lambda: None)()
     final = history[-1]["test_accuracy"] if history else float("nan")
     run.finish(model, f"test accuracy: {final:.1%} ({run.seconds():.1f} s)")
     return history
