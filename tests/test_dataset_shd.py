@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import shutil
 import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -11,7 +12,6 @@ import torch
 
 h5py = pytest.importorskip("h5py")
 
-from norse.dataset import spiking_heidelberg as shd  # noqa: E402
 from norse.dataset.spiking_heidelberg import (  # noqa: E402
     SpikingHeidelbergDigitsDataset,
     pad_collate,
@@ -288,7 +288,7 @@ def test_no_network(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(shd.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(RuntimeError) as info:
         SpikingHeidelbergDigitsDataset(tmp_path, download=True)
     message = str(info.value)

@@ -116,6 +116,38 @@ def test_mnist_reads_the_original_files_and_says_where_they_go(tmp_path):
         mnist.load_mnist(tmp_path, train=True)
 
 
+def test_mnist_download_verifies_md5_and_keeps_intact_files(tmp_path, monkeypatch):
+    import hashlib
+
+    import numpy as np
+
+    from norse.task import mnist
+
+    remote, cache = tmp_path / "remote", tmp_path / "cache"
+    remote.mkdir()
+    rng = np.random.default_rng(1)
+    sums = {}
+    for name in mnist.FILES:
+        shape = (3, 28, 28) if "images" in name else (3,)
+        _write_idx(remote / f"{name}.gz", rng.integers(0, 10, shape))
+        sums[name] = hashlib.md5((remote / f"{name}.gz").read_bytes()).hexdigest()
+    monkeypatch.setattr(mnist, "MIRROR", remote.as_uri() + "/")
+    monkeypatch.setattr(mnist, "FILES", sums)
+    mnist.download(cache)
+    assert mnist.load_mnist(cache, train=False)[0].shape == (3, 1, 28, 28)
+    assert not list(cache.glob("*.part"))
+    (remote / "t10k-labels-idx1-ubyte.gz").unlink()
+    mnist.download(cache)  # intact files are not fetched again
+    (cache / "t10k-labels-idx1-ubyte.gz").write_bytes(b"damaged")
+    (remote / "t10k-labels-idx1-ubyte.gz").write_bytes(b"also damaged")
+    with pytest.raises(RuntimeError, match=r"t10k-labels-idx1-ubyte.gz is corrupt: md5"):
+        mnist.download(cache)
+    assert not (cache / "t10k-labels-idx1-ubyte.gz").exists()  # a bad download is removed
+    (remote / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(RuntimeError, match="could not download .*--synthetic"):
+        mnist.download(cache)
+
+
 def test_mnist_trains_on_synthetic_digits_with_a_checkpoint(tmp_path):
     from norse.task import mnist
 

@@ -33,13 +33,10 @@ Example (with a tiny file in the SHD format; the real files come from ``download
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
 import numbers
 import os
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -47,41 +44,12 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from norse.dataset._download import CHUNK, fetch, file_digest, parse_checksum, verify
 from norse.dataset.events import pad_collate
 
 __all__ = ["SpikingHeidelbergDigitsDataset", "pad_collate"]
 
-_CHUNK = 1 << 20
-
-
-def _file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _parse_checksum(name: str, checksum: str) -> tuple[str, str]:
-    """``"md5:…"``, ``"sha256:…"`` or a bare hex digest (32 hex digits: md5, 64: sha256)."""
-    text = str(checksum).strip().lower()
-    if ":" in text:
-        algorithm, _, digest = text.partition(":")
-    elif len(text) == 32:
-        algorithm, digest = "md5", text
-    elif len(text) == 64:
-        algorithm, digest = "sha256", text
-    else:
-        raise ValueError(
-            f"SpikingHeidelbergDigitsDataset: checksum for {name!r} expected an md5 (32 hex "
-            f"digits), a sha256 (64 hex digits) or 'algorithm:digest', got {checksum!r}"
-        )
-    if algorithm not in hashlib.algorithms_available:
-        raise ValueError(
-            f"SpikingHeidelbergDigitsDataset: checksum for {name!r} names an unknown hash "
-            f"algorithm {algorithm!r}"
-        )
-    return algorithm, digest
+_OWNER = "SpikingHeidelbergDigitsDataset"
 
 
 class SpikingHeidelbergDigitsDataset(IterableDataset):
@@ -157,7 +125,7 @@ class SpikingHeidelbergDigitsDataset(IterableDataset):
         self.train = bool(train)
         self.checksums = {str(k): v for k, v in (checksums or {}).items()}
         for name, checksum in self.checksums.items():
-            _parse_checksum(name, checksum)
+            parse_checksum(_OWNER, name, checksum)
         self.file_name = self.train_file if self.train else self.test_file
         self.path = self.root / self.file_name
         self.n_bins = int(self.max_length // self.dt + 1)
@@ -191,26 +159,17 @@ class SpikingHeidelbergDigitsDataset(IterableDataset):
     # ------------------------------------------------------------------ files and checksums
     def _expected(self, name: str) -> tuple[str, str] | None:
         if name in self.checksums:
-            return _parse_checksum(name, self.checksums[name])
+            return parse_checksum(_OWNER, name, self.checksums[name])
         return None
 
     def _verify_file(self, path: Path) -> None:
         """Check ``path`` against a given checksum and against the recorded sha256, if any."""
-        expected = self._expected(path.name)
-        if expected is not None:
-            algorithm, digest = expected
-            got = _file_digest(path, algorithm)
-            if got != digest:
-                raise RuntimeError(
-                    f"SpikingHeidelbergDigitsDataset: {path} is corrupt: {algorithm} checksum "
-                    f"expected {digest}, got {got}; delete it and pass download=True to fetch "
-                    "it again"
-                )
+        verify(_OWNER, path, self.checksums.get(path.name))
         record = path.with_name(path.name + ".sha256")
         if record.is_file():
             words = record.read_text().split()
             digest = words[0].lower() if words else ""
-            got = _file_digest(path, "sha256")
+            got = file_digest(path, "sha256")
             if got != digest:
                 raise RuntimeError(
                     f"SpikingHeidelbergDigitsDataset: {path} is corrupt: sha256 checksum "
@@ -255,26 +214,15 @@ class SpikingHeidelbergDigitsDataset(IterableDataset):
                 return
             except RuntimeError:
                 gz_path.unlink(missing_ok=True)  # a damaged archive: fetch it again
-        part = gz_path.with_name(gz_path.name + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as f:
-                shutil.copyfileobj(response, f, _CHUNK)
-        except (urllib.error.URLError, OSError) as error:
-            part.unlink(missing_ok=True)
-            raise RuntimeError(
-                f"SpikingHeidelbergDigitsDataset: could not download {url} ({error}); "
-                f"without network access, fetch it elsewhere and put {self.file_name} "
-                f"(decompressed) in {self.root}"
-            ) from error
-        os.replace(part, gz_path)
-        self._verify_download(gz_path)
+        hint = f"without network access, fetch it elsewhere and put {self.file_name} (decompressed) in {self.root}"  # fmt: skip
+        fetch(_OWNER, url, gz_path, self.checksums.get(gz_path.name), hint)
         self._extract(gz_path, url)
 
     def _extract(self, gz_path: Path, url: str) -> None:
         h5_part = self.path.with_name(self.path.name + ".part")
         try:
             with gzip.open(gz_path, "rb") as src, open(h5_part, "wb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
+                shutil.copyfileobj(src, dst, CHUNK)
         except (OSError, EOFError) as error:
             h5_part.unlink(missing_ok=True)
             gz_path.unlink(missing_ok=True)
@@ -285,7 +233,7 @@ class SpikingHeidelbergDigitsDataset(IterableDataset):
         expected = self._expected(self.file_name)
         if expected is not None:
             algorithm, digest = expected
-            got = _file_digest(h5_part, algorithm)
+            got = file_digest(h5_part, algorithm)
             if got != digest:
                 h5_part.unlink(missing_ok=True)
                 raise RuntimeError(
@@ -296,20 +244,10 @@ class SpikingHeidelbergDigitsDataset(IterableDataset):
         record = self.path.with_name(self.path.name + ".sha256")
         record.unlink(missing_ok=True)
         os.replace(h5_part, self.path)
-        record.write_text(f"{_file_digest(self.path, 'sha256')}  {self.file_name}\n")
+        record.write_text(f"{file_digest(self.path, 'sha256')}  {self.file_name}\n")
 
     def _verify_download(self, gz_path: Path) -> None:
-        expected = self._expected(gz_path.name)
-        if expected is None:
-            return
-        algorithm, digest = expected
-        got = _file_digest(gz_path, algorithm)
-        if got != digest:
-            gz_path.unlink(missing_ok=True)
-            raise RuntimeError(
-                f"SpikingHeidelbergDigitsDataset: downloaded {gz_path.name} is corrupt: "
-                f"{algorithm} checksum expected {digest}, got {got}; it was deleted"
-            )
+        verify(_OWNER, gz_path, self.checksums.get(gz_path.name), remove=True)
 
     # ------------------------------------------------------------------ reading
     def _h5(self):

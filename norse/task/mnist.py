@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from norse.dataset._download import fetch, file_digest
 from norse.task._training import (
     Run,
     add_arguments,
@@ -116,26 +116,14 @@ def _find(root: Path, name: str) -> Path | None:
 
 def download(root: str | Path) -> None:
     """Fetch the four MNIST files into ``root`` and check their MD5 sums (a mismatch deletes
-    the file and raises, naming it and both sums)."""
-    import urllib.request
-
+    the file and raises, naming it and both sums); files already there and intact are kept."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     for name, md5 in FILES.items():
         target = root / f"{name}.gz"
-        if target.exists() and hashlib.md5(target.read_bytes()).hexdigest() == md5:  # noqa: S324
+        if target.exists() and file_digest(target, "md5") == md5:
             continue
-        try:
-            urllib.request.urlretrieve(MIRROR + f"{name}.gz", target)  # noqa: S310
-        except OSError as e:
-            raise RuntimeError(
-                f"could not download {MIRROR}{name}.gz ({e}); put the MNIST files in {root} "
-                "by hand, or run with --synthetic"
-            ) from e
-        got = hashlib.md5(target.read_bytes()).hexdigest()  # noqa: S324
-        if got != md5:
-            target.unlink()
-            raise RuntimeError(f"{target}: MD5 {got}, expected {md5}; downloaded file removed")
+        hint = f"put the MNIST files in {root} by hand, or run with --synthetic"
+        fetch("mnist", MIRROR + f"{name}.gz", target, checksum=f"md5:{md5}", hint=hint)
 
 
 def load_mnist(root: str | Path, train: bool = True) -> tuple[Tensor, Tensor]:

@@ -3,11 +3,11 @@
 ``python -m norse.task.speech_commands.run`` trains one of the networks of
 :mod:`norse.task.speech_commands.model` (``--model lif``, ``lsnn`` or ``lstm``) on the ten
 keywords of Google's Speech Commands (``yes no up down left right on off stop go``), each
-one-second clip turned into 80 MFCC coefficients per 10 ms frame. Reading the audio needs
-``torchaudio`` (``pip install torchaudio`` at the version matching torch); ``--download``
-fetches the data set into ``--data-root``. ``--synthetic`` trains on generated MFCC-like
-features ``(T, B, 80)`` with class-dependent structure instead (no files, no torchaudio;
-what the tests run). 1.1.0's flags are kept (``--learning_rate 1e-4``, ``--batch_size 16``,
+one-second clip turned into 80 MFCC coefficients per 10 ms frame, read by
+:mod:`norse.dataset.speech_commands` (no torchaudio needed); ``--download`` fetches the data set
+into ``--data-root``. ``--synthetic`` trains on generated MFCC-like
+features ``(T, B, 80)`` with class-dependent structure instead (no files; what most tests
+run). 1.1.0's flags are kept (``--learning_rate 1e-4``, ``--batch_size 16``,
 ``--device``, ``--model lif``); like every task it takes ``--logdir``, ``--checkpoint`` /
 ``--resume``, ``--limit-batches`` and trains data-parallel under ``torchrun``::
 
@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from norse.dataset.speech_commands import KNOWN_WORDS, MFCC, SpeechCommands, SpeechCommandsDataset
 from norse.task._training import (
     Run,
     add_arguments,
@@ -41,7 +42,7 @@ from norse.task.speech_commands.model import LSTMModel, lif_model, lsnn_model
 __all__ = ["KEYWORDS", "load_speech_commands", "main", "parse_args", "synthetic_features",
            "test", "train"]  # fmt: skip
 
-KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+KEYWORDS = KNOWN_WORDS
 N_MFCC = 80
 
 
@@ -72,52 +73,28 @@ def synthetic_features(n: int, seq_length: int = 50, n_input: int = N_MFCC,
     return x, labels
 
 
-class _SpeechCommands(torch.utils.data.Dataset):
-    """The ten keywords of torchaudio's ``SPEECHCOMMANDS`` as MFCC ``(frames, 80)``."""
+class _FramesFirst(nn.Module):
+    """MFCC features of a ``(1, samples)`` waveform as ``(frames, N_MFCC)``."""
 
-    def __init__(self, root: Path, subset: str, download: bool) -> None:
-        import torchaudio  # checked by load_speech_commands
+    def __init__(self) -> None:
+        super().__init__()
+        self.mfcc = MFCC(n_mfcc=N_MFCC, n_mels=N_MFCC)
 
-        root.mkdir(parents=True, exist_ok=True)
-        self.data = torchaudio.datasets.SPEECHCOMMANDS(str(root), download=download,
-                                                       subset=subset)  # fmt: skip
-        self.index = [
-            k for k, path in enumerate(self.data._walker) if Path(path).parent.name in KEYWORDS
-        ]
-        self.mfcc = torchaudio.transforms.MFCC(
-            sample_rate=16000, n_mfcc=N_MFCC,
-            melkwargs={"n_fft": 480, "hop_length": 160, "n_mels": N_MFCC},
-        )  # fmt: skip
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, k: int) -> tuple[Tensor, int]:
-        waveform, _, label, *_ = self.data[self.index[k]]
-        waveform = nn.functional.pad(waveform[0, :16000], (0, max(0, 16000 - waveform.shape[1])))
-        return self.mfcc(waveform).T, KEYWORDS.index(label)
+    def forward(self, waveform: Tensor) -> Tensor:
+        return self.mfcc(waveform)[0].T
 
 
 def load_speech_commands(root: str | Path, subset: str = "training",
                          download: bool = False) -> torch.utils.data.Dataset:  # fmt: skip
-    """The Speech Commands keywords in ``root`` (``subset``: training, validation or
-    testing) as ``(MFCC (frames, 80), label)`` pairs; needs ``torchaudio``."""
-    try:
-        import torchaudio  # noqa: F401
-    except ImportError as e:
-        version = torch.__version__.split("+")[0]
-        raise ImportError(
-            "the Speech Commands data need torchaudio: pip install "
-            f"torchaudio=={version} (the version matching torch {version}), or run with "
-            "--synthetic"
-        ) from e
-    root = Path(root)
-    if not download and not (root / "SpeechCommands").is_dir():
-        raise FileNotFoundError(
-            f"Speech Commands not found in {root} (expected {root / 'SpeechCommands'}); pass "
-            "--download, or run with --synthetic"
-        )
-    return _SpeechCommands(root, subset, download)
+    """The ten keywords of Speech Commands in ``root`` (``root/SpeechCommands/
+    speech_commands_v0.02``; ``subset``: training, validation or testing) as ``(MFCC
+    (frames, 80), label)`` pairs, read by :class:`~norse.dataset.speech_commands.SpeechCommands`
+    (no torchaudio needed)."""
+    words = SpeechCommands(root, subset=subset, download=download)
+    words._walker = [path for path in words._walker if Path(path).parent.name in KEYWORDS]
+    if not words._walker:
+        raise FileNotFoundError(f"speech_commands: no keyword recordings ({', '.join(KEYWORDS)}) in the {subset} subset of {words._path}")  # fmt: skip
+    return SpeechCommandsDataset(words, transform=_FramesFirst())
 
 
 def train(model: nn.Module, device: torch.device, loader: Sequence,
