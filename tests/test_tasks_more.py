@@ -211,15 +211,29 @@ def test_cartpole_without_gymnasium_and_bad_flags(monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------- mnist_pl
-def test_mnist_pl_keeps_the_model_and_explains_the_missing_lightning():
+def test_mnist_pl_keeps_the_model_and_explains_the_missing_lightning(monkeypatch):
     net = mnist_pl.LIFConvNet(28 * 28, 2, 1e-3, only_output=True, optimizer="sgd")
     assert net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     opt = net.configure_optimizers()
     assert isinstance(opt, torch.optim.SGD)
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == 10 * 1024
-    if not mnist_pl.lightning_available():
-        with pytest.raises(ImportError, match="pip install lightning.*norse.task.mnist"):
-            mnist_pl.main([])
+    monkeypatch.setattr(mnist_pl, "lightning_available", lambda: False)
+    with pytest.raises(ImportError, match="pip install lightning.*norse.task.mnist"):
+        mnist_pl.main([])
+
+
+def test_mnist_pl_trains_logs_checkpoints_and_resumes_with_lightning(tmp_path):
+    pytest.importorskip("lightning")
+    ckpt = tmp_path / "pl" / "last.ckpt"
+    args = ["--synthetic", "--samples", "16", "--batch_size", "8", "--seq_length", "2",
+            "--quiet", "--checkpoint", str(ckpt), "--logdir", str(tmp_path / "logs")]  # fmt: skip
+    assert 0.0 <= mnist_pl.main([*args, "--max_epochs", "1"]) <= 1.0
+    first = torch.load(ckpt, weights_only=False)
+    assert first["epoch"] == 0 and first["global_step"] == 2
+    assert list((tmp_path / "logs").rglob("events.out.tfevents*"))
+    mnist_pl.main([*args, "--max_epochs", "2", "--resume"])
+    second = torch.load(ckpt, weights_only=False)
+    assert second["epoch"] == 1 and second["global_step"] == 4  # continued, not restarted
 
 
 def test_tensorboard_logs_are_written(tmp_path):
