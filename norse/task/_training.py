@@ -285,6 +285,12 @@ class Run:
             save_checkpoint(self.args.checkpoint, model, optimizer, epoch, self.generator, **extra)
         self.distributed.barrier()
 
+    def progress(self, iterable: Any, description: str, unit: str = "batch", **kwargs: Any) -> Any:
+        """``iterable`` behind a tqdm progress bar (none when quiet or not the main process)."""
+        from tqdm import tqdm
+
+        return tqdm(iterable, desc=description, disable=self.quiet, leave=False, unit=unit, **kwargs)  # fmt: skip
+
     def seconds(self) -> float:
         import time
 

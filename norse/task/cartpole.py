@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from norse.task._training import (
     add_arguments,
@@ -348,7 +349,10 @@ def main(argv: Sequence[str] | None = None) -> float:
         running_reward = float(state["extra"].get("running_reward", running_reward))
     writer = summary_writer(args.logdir)
     start = time.perf_counter()
-    for episode in range(first, args.episodes + 1):
+    episodes = tqdm(
+        range(first, args.episodes + 1), disable=args.quiet, leave=False, unit="episode"
+    )
+    for episode in episodes:
         state, _ = env.reset(seed=args.seed + episode)
         reward_sum = 0.0
         steps = 0
@@ -366,9 +370,10 @@ def main(argv: Sequence[str] | None = None) -> float:
             writer.add_scalar("reward/episode", reward_sum, episode)
             writer.add_scalar("reward/running", running_reward, episode)
             writer.add_scalar("loss", loss, episode)
+        episodes.set_postfix(running_reward=f"{running_reward:.1f}")
         if not args.quiet and episode % args.log_interval == 0:
-            print(f"episode {episode:>4}: last reward {reward_sum:.0f}, running reward "
-                  f"{running_reward:.2f}")  # fmt: skip
+            episodes.write(f"episode {episode:>4}: last reward {reward_sum:.0f}, running reward "
+                           f"{running_reward:.2f}")  # fmt: skip
         if args.checkpoint:
             save_checkpoint(args.checkpoint, policy, optimizer, episode,
                             running_reward=running_reward)  # fmt: skip

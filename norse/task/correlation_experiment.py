@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         before = torch.cat([model.input_weights.flatten(), model.recurrent_weights.flatten()])
         state, readout_state, voltages = None, None, []
         w_in, w_rec = model.input_weights, model.recurrent_weights
-        for t, x in enumerate(spikes.unbind(0)):
+        for t, x in enumerate(run.progress(spikes.unbind(0), f"epoch {epoch}", unit="step")):
             z, state = model.lif(x, w_in, w_rec, state)
             v, readout_state = model.readout(z, readout_state)
             voltages.append(v)

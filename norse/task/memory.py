@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         if sampler is not None:
             sampler.set_epoch(epoch)
         losses, accuracies = [], []
-        for x, y in loader:
+        for x, y in run.progress(loader, f"epoch {epoch}"):
             x = x.permute(1, 0, 2).to(run.device)  # (T, B, F)
             scores = model(x)
             loss, accuracy = net.loss(scores, y.to(run.device))

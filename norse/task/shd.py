@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             sampler.set_epoch(epoch)
         model.train()
         losses, accuracies = [], []
-        for x, y in loader:
+        for x, y in run.progress(loader, f"epoch {epoch}"):
             x, y = x.float().to(run.device), y.to(run.device)
             v, _ = model(x)
             loss = ce_max_membrane_loss(v, y)
