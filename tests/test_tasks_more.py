@@ -114,6 +114,21 @@ def test_label_smoothing_loss():
         cifar10.label_smoothing_loss(y_hat, y, alpha=2.0)
 
 
+def test_cifar10_network_is_not_silent_at_initialisation():
+    # every LIF layer must fire on the synthetic images with default initialisation, or the
+    # readout sees nothing and the loss stays at log(10)
+    torch.manual_seed(0)
+    net = cifar10.LIFConvNet(24, 3, 2e-3, "adam")
+    spikes = {}
+    for name in ("lif1", "lif2", "lif3"):
+        getattr(net, name).register_forward_hook(
+            lambda m, i, o, name=name: spikes.__setitem__(name, spikes.get(name, 0) + o[0].sum())
+        )
+    x, _ = cifar10.synthetic_images(8)
+    net(cifar10._normalise(x))
+    assert all(spikes[name] > 0 for name in ("lif1", "lif2", "lif3")), spikes
+
+
 # ----------------------------------------------------------------------------- speech commands
 SPEECH = ["--synthetic", "--samples", "16", "--batch_size", "8", "--seq-length", "6",
           "--n-features", "8", "--quiet"]  # fmt: skip
