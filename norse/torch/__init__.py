@@ -41,6 +41,14 @@ from .functional.correlation_sensor import (
     correlation_based_update,
     correlation_sensor_step,
 )
+from .functional.delay import (
+    DelayLineState,
+    axonal_delay,
+    axonal_delay_step,
+    delay_kernel,
+    synaptic_delay,
+    synaptic_delay_step,
+)
 from .functional.encode import (
     constant_current_lif_encode,
     euclidean_distance,
@@ -203,6 +211,7 @@ from .models.vgg import (
 # --- modules ----------------------------------------------------------------------------
 from .module.coba_lif import CobaLIF, CobaLIFCell
 from .module.conv import LConv2d
+from .module.delay import AxonalDelay, AxonalDelayCell, SynapticDelay, SynapticDelayCell
 from .module.encode import (
     ConstantCurrentLIFEncoder,
     PoissonEncoder,
@@ -266,6 +275,7 @@ from .module.spikes_to_times_decoder import SpikesToTimesDecoder
 # --- NIR interchange ------------------------------------------------------------------
 from .utils.export_nir import to_nir
 from .utils.import_nir import from_nir
+from .utils.synops import SynOps, SynOpsCounter, count_synops
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

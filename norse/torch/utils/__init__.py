@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["from_nir", "to_nir"]
+__all__ = ["SynOps", "SynOpsCounter", "count_synops", "from_nir", "to_nir"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from .import_nir import from_nir
 
         return from_nir
+    if name in ("SynOps", "SynOpsCounter", "count_synops"):
+        from . import synops
+
+        return getattr(synops, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -47,7 +47,9 @@ def to_nir(
     ``nn.AvgPool2d``, ``nn.LPPool2d(1, ...)`` and
     :class:`~norse.torch.utils.nir_mapping.SumPool2d` (``SumPool2d``), ``nn.Flatten``, the LIF, LIF box, LI, LI box and IAF cells and layers,
     their recurrent versions (neuron node with ``w_in``/``w_rec`` ``Linear`` nodes and a cycle),
-    ``LILinearCell``, and the ``Scale``, ``Threshold``, ``Delay`` and ``ScaledInput`` modules
+    ``LILinearCell``, the delay modules of :mod:`norse.torch.module.delay` (``Delay`` nodes
+    at the rounded delays times ``dt``; a synaptic delay as ``Linear`` -> ``Delay`` ->
+    ``Affine``), and the ``Scale``, ``Threshold``, ``Delay`` and ``ScaledInput`` modules
     that :func:`~norse.torch.utils.import_nir.from_nir` creates. ``nn.Identity`` and dropout add
     no node. Anything else raises a ``TypeError`` that names the module.
 
@@ -151,10 +153,13 @@ def _leaves(module: nn.Module, prefix: str, model_name: str) -> list[tuple[str, 
 
 def _has_time_layers(module: nn.Module) -> bool:
     """Whether the model contains modules that take ``(T, B, *)`` sequences."""
+    from ..module.delay import _DelayModule
     from ..module.lift import Lift
     from ..module.snn import SNN, SNNRecurrent
 
     kinds: tuple[type, ...] = (SNN, SNNRecurrent, Lift)
+    if any(isinstance(m, _DelayModule) and m._sequence for m in module.modules()):
+        return True
     try:
         from ..module.conv import LConv2d
 
@@ -183,12 +188,14 @@ def _sample_rank(leaves: list[tuple[str, nn.Module]]) -> tuple[int, str, str] | 
     name and class name; ``None`` when only elementwise modules come before one that does not
     tell."""
     from ..module.conv import LConv2d
+    from ..module.delay import AxonalDelay, SynapticDelay
     from ..module.leaky_integrator import LILinearCell
     from ..module.snn import _NeuronModule
     from .import_nir import CubaLIF, NIRGraphModule
 
     ranked: tuple[tuple[Any, int], ...] = (
         (nn.Linear, 1),
+        (SynapticDelay, 1),
         (LILinearCell, 1),
         (nn.Conv1d, 2),
         ((nn.Conv2d, nn.AvgPool2d, nn.LPPool2d, LConv2d), 3),
@@ -199,6 +206,7 @@ def _sample_rank(leaves: list[tuple[str, nn.Module]]) -> tuple[int, str, str] | 
         mapping.Scale,
         mapping.Threshold,
         mapping.Delay,
+        AxonalDelay,
         CubaLIF,
     )
     for name, leaf in leaves:
@@ -325,6 +333,10 @@ def _export_leaf(
         return nodes, [(f"{name}.w_in", f"{name}.li")], f"{name}.w_in", f"{name}.li"
     if isinstance(leaf, CubaLIF):
         return {name: _cuba_lif_node(name, leaf, in_shape, dt)}, [], name, name
+    from ..module.delay import _DelayModule
+
+    if isinstance(leaf, _DelayModule):
+        return _delay_nodes(name, leaf, in_shape, dt)
     node = _stateless_node(name, leaf, in_shape, out_shape, lead, dt)
     return {name: node}, [], name, name
 
@@ -368,6 +380,35 @@ def _graph_module(module: nn.Module, records: dict, dt: float) -> nir.NIRGraph:
     nodes[names[module._output]] = nir.Output(output_type=np.array(out_shape, dtype=np.int64))
     edges.extend((exit_[src], entry[dst]) for src, dst in module._edges)
     return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def _delay_nodes(
+    name: str, leaf: nn.Module, in_shape: tuple[int, ...], dt: float
+) -> tuple[dict[str, Any], list[tuple[str, str]], str, str]:
+    """Delay modules (:mod:`norse.torch.module.delay`) at their rounded delays
+    (``rounded_delays()``: clamped, halves to even) times ``dt``. An axonal delay is one
+    ``Delay`` node; a synaptic delay is ``Linear`` (fan-out, one copy of the input per
+    synapse) -> ``Delay`` (one per synapse) -> ``Affine`` (each output sums its synapses)."""
+    from ..module.delay import AxonalDelay
+
+    steps = _array(leaf.rounded_delays()).astype(np.float64)
+    if isinstance(leaf, AxonalDelay):
+        node = nir.Delay(delay=np.broadcast_to(steps, in_shape).copy() * dt)
+        return {name: node}, [], name, name
+    n_out, n_in = steps.shape
+    weight = _array(leaf.weight)
+    fan_out = np.tile(np.eye(n_in, dtype=weight.dtype), (n_out, 1))  # row o*I + i <- x_i
+    synapses = np.zeros((n_out, n_out * n_in), dtype=weight.dtype)
+    for o in range(n_out):
+        synapses[o, o * n_in : (o + 1) * n_in] = weight[o]
+    bias = _array(leaf.bias) if leaf.bias is not None else np.zeros(n_out, dtype=weight.dtype)
+    names = (f"{name}.fan_out", f"{name}.delay", f"{name}.weight")
+    nodes = {
+        names[0]: nir.Linear(weight=fan_out),
+        names[1]: nir.Delay(delay=steps.reshape(-1) * dt),
+        names[2]: nir.Affine(weight=synapses, bias=bias),
+    }
+    return nodes, [(names[0], names[1]), (names[1], names[2])], names[0], names[2]
 
 
 def _neuron_node(

@@ -44,7 +44,8 @@ def from_nir(
     ``IF`` -> :class:`~norse.torch.IAFCell`), with a
     :class:`~norse.torch.utils.nir_mapping.ScaledInput` when ``r`` and ``w_in`` scale the input.
     A ``Linear`` -> neuron <-> ``Linear`` cycle with unit scaling comes back as the model's
-    recurrent cell (e.g. :class:`~norse.torch.LIFRecurrentCell`).
+    recurrent cell (e.g. :class:`~norse.torch.LIFRecurrentCell`). ``Delay`` nodes become
+    :class:`~norse.torch.AxonalDelayCell` with fixed delays of ``round(delay / dt)`` steps.
 
     Args:
         node: a ``nir.NIRGraph``, a single NIR node, or the path of a ``.nir`` file. Files that
@@ -269,7 +270,10 @@ def _import_norse_module(
         meta = mapping._surrogate(node.metadata or {}, ("method", "alpha"))
         return mapping.Threshold(_to_tensor(node.threshold), **meta)
     if isinstance(node, nir.Delay):
-        return mapping.Delay(mapping._delay_steps(node.delay, dt, who) - delay_offset)
+        from ..module.delay import AxonalDelayCell
+
+        steps = mapping._delay_steps(node.delay, dt, who) - delay_offset
+        return AxonalDelayCell(delays=steps, learnable=False)
     if isinstance(node, _NEURON_NODES):
         spec = mapping.spec_for_node(node)
         model = mapping.neuron_mapping(spec) if spec is not None else None

@@ -369,6 +369,10 @@ class DelayState(NamedTuple):
 class Delay(nn.Module):
     """Delays every element of its input by a whole number of steps (the NIR ``Delay`` node).
 
+    :func:`~norse.torch.utils.import_nir.from_nir` imports ``Delay`` nodes as
+    :class:`~norse.torch.AxonalDelayCell` (the same shift); this class stays for code that
+    builds it directly, and exports as before.
+
     ``y_t = x_{t - d}`` with ``d`` per element (zeros before the first input arrived).
 
     Args:
