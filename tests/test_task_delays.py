@@ -28,7 +28,7 @@ def test_task_runs_and_plots(tmp_path, capsys):
     )  # fmt: skip
     out = capsys.readouterr().out
     assert [(name, n) for name, n, _ in results] == [
-        ("learnable synaptic delays", 2),
+        ("learnable synaptic delays", 4),
         ("no delays", 1),
     ]
     assert all(0.0 <= acc <= 1.0 for _, _, acc in results)

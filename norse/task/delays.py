@@ -264,19 +264,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m norse.task.delays",
         description="Spike-interval pattern detection: learnable delays vs none.",
     )
-    parser.add_argument("--epochs", type=int, default=20, help="passes over the training set")
+    parser.add_argument("--epochs", type=int, default=40, help="passes over the training set")
     parser.add_argument("--samples", type=int, default=1024, help="training samples")
     parser.add_argument("--steps", type=int, default=40, help="time steps per sample")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per update")
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (weights)")
     parser.add_argument("--delay-lr", type=float, default=0.2, help="Adam learning rate (delays)")
-    parser.add_argument("--hidden", type=int, default=2, help="hidden neurons, delay network")
+    parser.add_argument("--hidden", type=int, default=4, help="hidden neurons, delay network")
     parser.add_argument(
         "--baseline-hidden", type=int, nargs="+", default=[2, 4, 16],
         help="hidden neurons of the networks without delays",
     )  # fmt: skip
     parser.add_argument(
-        "--sigma", type=float, default=3.0,
+        "--sigma", type=float, default=7.0,
         help="initial width (steps) of the Gaussian delay kernel; shrinks to 0 by 2/3 of training",
     )  # fmt: skip
     parser.add_argument(
