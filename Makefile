@@ -11,11 +11,12 @@ TRITON_INTERPRET ?= 1
 # Lint only the folders that exist (benchmarks/ may not yet).
 LINT_PATHS := $(wildcard norse tests benchmarks)
 
-.PHONY: help venv install install-runtime demo test lint format bench gpu-check clean distclean
+.PHONY: help venv install install-runtime demo test docs lint format bench gpu-check clean distclean
 
 help:
 	@echo "make demo     train the digits demo (creates $(VENV) and installs on first use)"
-	@echo "make test     unit tests, then the doctests in norse/"
+	@echo "make test     unit tests, the doctests in norse/, then the documentation site (make docs)"
+	@echo "make docs     build the documentation site into docs/_build/html (warnings are errors)"
 	@echo "make install  editable install with the test extras into $(VENV)"
 	@echo "make lint     ruff check + ruff format --check"
 	@echo "make format   ruff format + ruff check --fix"
@@ -39,6 +40,11 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP_INSTALL) -e ".[test]"
 	touch $@ $(VENV)/.installed-runtime
 
+# The documentation extras (Sphinx, its theme, myst-nb) on top of the test extras.
+$(VENV)/.installed-docs: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP_INSTALL) -e ".[test,docs]"
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-runtime
+
 install-runtime: $(VENV)/.installed-runtime
 
 install: $(VENV)/.installed-test
@@ -46,9 +52,21 @@ install: $(VENV)/.installed-test
 demo: $(VENV)/.installed-runtime
 	$(BIN)/python -m norse.task.digits
 
-test: $(VENV)/.installed-test
-	TRITON_INTERPRET=$(TRITON_INTERPRET) $(BIN)/python -m pytest -n 2 tests
+# The docs build (a fresh one, so that -W sees every warning) runs the tutorials;
+# tests/test_docs.py then checks the built site (inventory against the public names, plots).
+test: $(VENV)/.installed-docs
+	TRITON_INTERPRET=$(TRITON_INTERPRET) $(BIN)/python -m pytest -n 2 tests --ignore=tests/test_docs.py
 	TRITON_INTERPRET=$(TRITON_INTERPRET) $(BIN)/python -m pytest -p no:cacheprovider --doctest-modules norse -q
+	$(MAKE) docs
+	NORSE_DOCS_HTML=$(DOCS_HTML) $(BIN)/python -m pytest -p no:cacheprovider tests/test_docs.py -q
+
+# The site: API reference generated from the package (docs/_ext/norse_api.py), the guides in
+# docs/*.md and the tutorials in docs/tutorials/, executed during the build.
+DOCS_HTML := docs/_build/html
+docs: $(VENV)/.installed-docs
+	rm -rf docs/_build docs/api/sections docs/api/generated
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs $(DOCS_HTML)
+	@echo "documentation: $(DOCS_HTML)/index.html"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -68,7 +86,8 @@ gpu-check: $(VENV)/.installed-test
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
-	rm -f $(VENV)/.installed-runtime $(VENV)/.installed-test
+	rm -rf docs/_build docs/api/sections docs/api/generated
+	rm -f $(VENV)/.installed-runtime $(VENV)/.installed-test $(VENV)/.installed-docs
 
 distclean: clean
 	rm -rf $(VENV)
