@@ -38,6 +38,7 @@ __all__ = [
     "Distributed",
     "Run",
     "add_arguments",
+    "at_least_one",
     "check_arguments",
     "load_checkpoint",
     "save_checkpoint",
@@ -68,6 +69,25 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         torch.device(args.device)
     except RuntimeError:
         parser.error(f"--device: expected cpu, cuda or cuda:N, got {args.device!r}")
+
+
+def at_least_one(parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str) -> None:
+    """``parser.error`` naming the flag (as the parser spells it first) of any of the
+    arguments ``names`` that is below 1.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> _ = parser.add_argument("--batch_size", "--batch-size", type=int, default=0)
+        >>> try:  # argparse prints "error: --batch_size must be at least 1" and exits
+        ...     at_least_one(parser, parser.parse_args([]), "batch_size")
+        ... except SystemExit as e:
+        ...     print("exit", e.code)
+        exit 2
+    """
+    flags = {action.dest: action.option_strings[0] for action in parser._actions if action.option_strings}  # fmt: skip
+    for name in names:
+        if getattr(args, name) < 1:
+            parser.error(f"{flags.get(name, '--' + name)} must be at least 1")
 
 
 class Distributed:

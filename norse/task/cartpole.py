@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from norse.task._training import (
     add_arguments,
+    at_least_one,
     check_arguments,
     load_checkpoint,
     save_checkpoint,
@@ -307,9 +308,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("episodes", "log_interval", "seq_length"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "episodes", "log_interval", "seq_length")
     if args.max_steps is not None and args.max_steps < 1:
         parser.error("--max-steps must be at least 1")
     if not 0.0 <= args.gamma <= 1.0:

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from norse.task._training import (
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
 )
 from norse.torch import ConstantCurrentLIFEncoder, LIFCell, LIFParameters, LILinearCell
@@ -284,9 +285,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("max_epochs", "seq_length", "batch_size", "samples"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    at_least_one(parser, args, "max_epochs", "seq_length", "batch_size", "samples")
     if args.lr <= 0:
         parser.error("--lr must be positive")
     if args.limit_batches is not None and args.limit_batches < 1:

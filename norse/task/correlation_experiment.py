@@ -28,6 +28,7 @@ from torch import nn
 from norse.task._training import (
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
 )
 from norse.torch import LIFCorrelation, LILinearCell
@@ -59,9 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("epochs", "steps", "inputs", "hidden", "update_every"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "epochs", "steps", "inputs", "hidden", "update_every")
     return args
 
 

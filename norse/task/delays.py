@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from norse.task._training import Run, add_arguments, check_arguments
+from norse.task._training import Run, add_arguments, at_least_one, check_arguments
 from norse.torch import LIF, LIFParameters, SynapticDelay
 
 __all__ = ["PATTERN", "DelayNet", "evaluate", "make_data", "main", "parse_args", "plot_delays",
@@ -290,9 +290,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("epochs", "samples", "batch_size", "hidden", "max_delay"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "epochs", "samples", "batch_size", "hidden", "max_delay")
     if any(h < 1 for h in args.baseline_hidden):
         parser.error("--baseline-hidden values must be at least 1")
     if args.steps <= 2 * max(PATTERN):

@@ -30,6 +30,7 @@ from norse.task._training import (
     Distributed,
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
 )
 from norse.torch import LI, LIF, ConstantCurrentLIFEncoder, LIFParameters, LIParameters
@@ -196,9 +197,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("epochs", "seq_length", "batch_size", "hidden"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "epochs", "seq_length", "batch_size", "hidden")
     if not args.lr > 0:
         parser.error("--lr must be positive")
     return args

@@ -37,6 +37,7 @@ from norse.dataset.memory import MemoryStoreRecallDataset
 from norse.task._training import (
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
 )
 from norse.torch import LI, LIFParameters, LIFRecurrent, LSNNParameters, LSNNRecurrent
@@ -148,10 +149,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("batch_size", "population_size", "samples", "seq_length", "seq_periods",
-                 "seq_repetitions", "max_epochs", "hidden"):  # fmt: skip
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    at_least_one(
+        parser,
+        args,
+        "batch_size",
+        "population_size",
+        "samples",
+        "seq_length",
+        "seq_periods",
+        "seq_repetitions",
+        "max_epochs",
+        "hidden",
+    )
     if args.seq_periods < 2:
         parser.error("--seq_periods must be at least 2 (a store and a recall period)")
     return args

@@ -35,6 +35,7 @@ from norse.dataset._download import fetch, file_digest
 from norse.task._training import (
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
     load_checkpoint,
     save_checkpoint,
@@ -260,9 +261,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("epochs", "seq_length", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "epochs", "seq_length", "batch_size")
     return args
 
 

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from norse.task import mnist
+from norse.task._training import at_least_one
 
 __all__ = ["LIFConvNet", "lightning_available", "main", "parse_args"]
 
@@ -102,9 +103,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default=None, help="the last epoch's checkpoint (.ckpt)")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = parser.parse_args(argv)
-    for name in ("batch_size", "seq_length", "max_epochs", "samples"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    at_least_one(parser, args, "batch_size", "seq_length", "max_epochs", "samples")
     if args.resume and not args.checkpoint:
         parser.error("--resume needs --checkpoint PATH (the file to continue from)")
     return args

@@ -46,6 +46,7 @@ from norse.dataset.spiking_heidelberg import SpikingHeidelbergDigitsDataset
 from norse.task._training import (
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
 )
 from norse.torch import LI, LIFParameters, LIFRecurrent, LIParameters
@@ -143,9 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("epochs", "batch_size", "hidden", "samples"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "epochs", "batch_size", "hidden", "samples")
     if not 0 < args.dt <= 0.02:
         parser.error(f"--dt must be in (0, 0.02] seconds (explicit Euler with 20 ms synapses), "
                      f"got {args.dt}")  # fmt: skip

@@ -35,6 +35,7 @@ from norse.dataset.speech_commands import KNOWN_WORDS, MFCC, SpeechCommands, Spe
 from norse.task._training import (
     Run,
     add_arguments,
+    at_least_one,
     check_arguments,
 )
 from norse.task.speech_commands.model import LSTMModel, lif_model, lsnn_model
@@ -172,9 +173,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_arguments(parser)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
-    for name in ("epochs", "batch_size", "n_features", "samples", "seq_length"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    at_least_one(parser, args, "epochs", "batch_size", "n_features", "samples", "seq_length")
     if args.learning_rate <= 0:
         parser.error("--learning_rate must be positive")
     if args.limit_batches is not None and args.limit_batches < 1:
