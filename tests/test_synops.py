@@ -51,6 +51,32 @@ def test_sequence_layers_and_delays():
     assert result.total == result.per_layer["0"] + result.per_layer["2"]
 
 
+@pytest.mark.parametrize("autapses", [True, False])
+def test_recurrent_layers_and_cells_count_input_and_fed_back_spikes(autapses):
+    torch.manual_seed(1)
+    layer = norse.LIFRecurrent(3, 5, autapses=autapses)
+    with torch.no_grad():
+        layer.input_weights.mul_(20.0)
+    x = (torch.rand(12, 2, 3) < 0.4).float()
+    with torch.no_grad():
+        z, _ = layer(x)
+    assert z.sum() > 0  # the layer spikes, so the recurrent count is checked for real
+    result = count_synops(layer, x)
+    fan_rec = 5 if autapses else 4
+    assert result.per_layer["LIFRecurrent"] == int(x.sum()) * 5
+    assert result.per_layer["LIFRecurrent.recurrent"] == int(z[:-1].sum()) * fan_rec
+    # the same network as a cell stepped over time counts the same
+    cell = norse.LIFRecurrentCell(3, 5, autapses=autapses)
+    cell.load_state_dict(layer.state_dict())
+    with SynOpsCounter(cell) as counter, torch.no_grad():
+        state = None
+        for x_t in x:
+            _, state = cell(x_t, state=state)
+    stepped = counter.result().per_layer
+    assert stepped["LIFRecurrentCell"] == result.per_layer["LIFRecurrent"]
+    assert stepped["LIFRecurrentCell.recurrent"] == result.per_layer["LIFRecurrent.recurrent"]
+
+
 def test_counter_accumulates_and_resets():
     lin = torch.nn.Linear(2, 3)
     with SynOpsCounter(lin) as counter:

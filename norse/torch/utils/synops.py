@@ -14,7 +14,11 @@ when an event arrives, not how many there are.
 
 Counted layers: ``nn.Linear`` (and subclasses such as ``SpikeLinear``), ``nn.Conv1d``,
 ``nn.Conv2d``, ``nn.Conv3d`` (and ``LConv2d``), :class:`~norse.torch.SynapticDelay` and
-:class:`~norse.torch.SynapticDelayCell`. Inputs are counted where they are nonzero, so a first
+:class:`~norse.torch.SynapticDelayCell`, and the recurrent layers and cells
+(``LIFRecurrent``, ``LSNNRecurrentCell``, ...): their input events reach ``hidden_size``
+neurons (key ``name``), and their spikes fed back reach ``hidden_size`` neurons, one fewer
+without autapses (key ``name + ".recurrent"``). A recurrent layer feeds back the spikes of
+every step but the last (and those of a given initial state); a cell those of its state. Inputs are counted where they are nonzero, so a first
 layer fed with dense analogue values counts one operation per nonzero value and output
 (multiply-accumulates rather than events); :attr:`SynOps.events` reports the nonzero inputs
 per layer to tell the two apart.
@@ -54,7 +58,29 @@ class SynOps(NamedTuple):
 def _synaptic_kinds() -> tuple[type, ...]:
     from ..module.delay import SynapticDelay
 
-    return (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, SynapticDelay)
+    return (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, SynapticDelay, _recurrent_kind())
+
+
+def _recurrent_kind() -> type:
+    from ..module.snn import _RecurrentWeights
+
+    return _RecurrentWeights
+
+
+def _nonzero(x: Any) -> int:
+    return int((x.detach() != 0).sum()) if isinstance(x, Tensor) else 0
+
+
+def _count_recurrent(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> tuple[int, int]:
+    """``(events, synops)`` of the spikes a recurrent layer or cell feeds back in one call."""
+    from ..module.snn import SNNRecurrent
+
+    state = args[1] if len(args) > 1 else kwargs.get("state")
+    events = _nonzero(getattr(state, "z", None))
+    if isinstance(module, SNNRecurrent) and isinstance(output, tuple):
+        events += _nonzero(output[0][:-1])
+    hidden = int(module.hidden_size)
+    return events, events * (hidden if module.autapses else hidden - 1)
 
 
 def _count(module: nn.Module, x: Tensor) -> tuple[int, int]:
@@ -67,6 +93,8 @@ def _count(module: nn.Module, x: Tensor) -> tuple[int, int]:
         return events, events * module.out_features
     if isinstance(module, SynapticDelay):
         return events, events * module.out_features
+    if isinstance(module, _recurrent_kind()):
+        return events, events * int(module.hidden_size)
     conv = module
     ones = torch.ones_like(conv.weight, dtype=torch.float64)
     m = mask.to(torch.float64)
@@ -122,9 +150,11 @@ class SynOpsCounter:
         for name, module in self.model.named_modules():
             if isinstance(module, kinds):
                 key = name or type(module).__name__
-                self.per_layer.setdefault(key, 0)
-                self.events.setdefault(key, 0)
-                self._handles.append(module.register_forward_hook(self._hook(key)))
+                keys = (key, key + ".recurrent") if isinstance(module, _recurrent_kind()) else (key,)  # fmt: skip
+                for k in keys:
+                    self.per_layer.setdefault(k, 0)
+                    self.events.setdefault(k, 0)
+                self._handles.append(module.register_forward_hook(self._hook(key), with_kwargs=True))  # fmt: skip
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -133,12 +163,16 @@ class SynOpsCounter:
         self._handles.clear()
 
     def _hook(self, key: str) -> Any:
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            x = args[0] if args else None
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            x = args[0] if args else kwargs.get("input_tensor", kwargs.get("input"))
             if isinstance(x, Tensor):
                 events, ops = _count(module, x)
                 self.events[key] += events
                 self.per_layer[key] += ops
+            if isinstance(module, _recurrent_kind()):
+                events, ops = _count_recurrent(module, args, kwargs, output)
+                self.events[key + ".recurrent"] += events
+                self.per_layer[key + ".recurrent"] += ops
 
         return hook
 
