@@ -11,8 +11,9 @@ structured arrays with fields such as ``("x", "y", "t", "p")``, time stamps in m
 ``tonic`` is optional (``pip install norse[tonic]``): :class:`EventFrames` works on any data
 set whose items are ``(events, target)`` with such structured arrays.
 
-Example (a data set of two recordings, as tonic returns them, on a 4 x 3 sensor with 2
-polarities):
+Example:
+    A data set of two recordings, as tonic returns them, on a 4 x 3 sensor with 2 polarities:
+
     >>> import numpy as np, torch
     >>> from norse.dataset.events import EventFrames, pad_collate
     >>> dtype = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])

@@ -11,7 +11,9 @@ are cached and verified. 1.1.0's helpers keep their names: :func:`generate_backg
 :func:`prepare_dataset`, :func:`label_to_index` and :class:`SpeechCommandsDataset`.
 :class:`MFCC` computes the usual features in plain torch.
 
-Example (a tiny folder of the same layout; the real one comes from ``download=True``):
+Example:
+    A tiny folder of the same layout (the real one comes from ``download=True``):
+
     >>> import tempfile, pathlib
     >>> from norse.dataset.speech_commands import (MFCC, SpeechCommands,
     ...     SpeechCommandsDataset, write_wav)

@@ -8,7 +8,9 @@ trains of 700 cochlear-model channels. Each split is one HDF5 file with the ragg
 with ``T = int(1.4 // dt + 1)`` time steps, and :func:`pad_collate` batches them time-first.
 Reading needs ``h5py``.
 
-Example (with a tiny file in the SHD format; the real files come from ``download=True``):
+Example:
+    A tiny file in the SHD format (the real files come from ``download=True``):
+
     >>> import tempfile, pathlib, h5py, numpy as np, torch
     >>> from norse.dataset.spiking_heidelberg import SpikingHeidelbergDigitsDataset, pad_collate
     >>> root = pathlib.Path(tempfile.mkdtemp())
