@@ -33,6 +33,9 @@ def test_task_runs_and_plots(tmp_path, capsys):
     ]
     assert all(0.0 <= acc <= 1.0 for _, _, acc in results)
     assert "test accuracy" in out and "learnable synaptic delays" in out
+    assert "SynOps/sample" in out
+    row = next(line for line in out.splitlines() if line.startswith("learnable synaptic delays"))
+    assert float(row.split()[-1]) > 0  # the input spikes reach the synapses
     assert plot.stat().st_size > 0
 
 

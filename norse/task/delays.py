@@ -211,6 +211,16 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor) -> float:
     return float((model(x).argmax(1) == y).float().mean())
 
 
+def _synops_per_sample(model: nn.Module, x: Tensor) -> float:
+    """Synaptic operations per test sample (input spikes through the synapses, and the spike
+    counts into the readout; see :func:`~norse.torch.utils.synops.count_synops`), with the
+    delays rounded as in evaluation."""
+    from norse.torch.utils.synops import count_synops
+
+    model.eval()
+    return count_synops(model, x).total / x.shape[1]
+
+
 def plot_delays(model: DelayNet, path: str) -> None:
     """Bar chart of the learned delays per hidden neuron and channel (relative to the
     neuron's shortest), with the delays that align the pattern (``max(PATTERN) -
@@ -305,7 +315,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> list[tuple[str, int, float]]:
-    """Train the delay network and the baselines; print and return
+    """Train the delay network and the baselines; print a table (neurons, test accuracy and
+    synaptic operations per test sample of each) and return
     ``[(name, neurons, test accuracy), ...]``."""
     args = parse_args(argv)
     run = Run(args)
@@ -320,18 +331,23 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, int, float]]:
             f"delays: {args.samples} train / {x_test.shape[1]} test samples, {args.steps} "
             f"steps, pattern intervals {PATTERN}"
         )
-    results = []
+    results, synops = [], []
     torch.manual_seed(args.seed)
     model = DelayNet(len(PATTERN), args.hidden, args.max_delay).to(device)
     accuracy = train(model, data, args, run, label="delays")
     results.append(("learnable synaptic delays", model.neurons, accuracy))
+    synops.append(_synops_per_sample(model, data[2]))
     for hidden in args.baseline_hidden:
         torch.manual_seed(args.seed)
         baseline = DelayNet(len(PATTERN), hidden, 0).to(device)
         accuracy = train(baseline, data, args, label=f"no delays, {hidden}", quiet=run.quiet)
         results.append(("no delays", baseline.neurons, accuracy))
-    lines = [f"{'network':<28}{'neurons':>8}{'test accuracy':>15}"]
-    lines += [f"{name:<28}{neurons:>8}{acc:>15.1%}" for name, neurons, acc in results]
+        synops.append(_synops_per_sample(baseline, data[2]))
+    lines = [f"{'network':<28}{'neurons':>8}{'test accuracy':>15}{'SynOps/sample':>15}"]
+    lines += [
+        f"{name:<28}{neurons:>8}{acc:>15.1%}{ops:>15.1f}"
+        for (name, neurons, acc), ops in zip(results, synops, strict=True)
+    ]
     if args.plot:
         plot_delays(model, args.plot)
         lines.append(f"learned delays plotted to {args.plot}")
