@@ -44,6 +44,7 @@ from norse.task._training import (
     at_least_one,
     check_arguments,
     load_checkpoint,
+    parse_bool,
     save_checkpoint,
     summary_writer,
 )
@@ -279,15 +280,6 @@ def make_environment(name: str, synthetic: bool, render: bool = False) -> Any:
         raise ValueError(f"--environment {name!r}: {e}") from e
 
 
-def _bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m norse.task.cartpole", description="CartPole with a spiking policy."
@@ -298,7 +290,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-interval", type=int, default=10, help="episodes between reports")
     parser.add_argument("--model", default="super", help="surrogate gradient method")
     parser.add_argument("--policy", default="snn", choices=["snn", "lsnn", "ann"])
-    parser.add_argument("--render", type=_bool, nargs="?", const=True, default=False)
+    parser.add_argument("--render", type=parse_bool, nargs="?", const=True, default=False)
     parser.add_argument("--environment", default="CartPole-v1")
     parser.add_argument("--random-seed", "--seed", dest="seed", type=int, default=1234)
     parser.add_argument("--seq-length", type=int, default=40, help="encoder steps per action")

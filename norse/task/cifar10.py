@@ -39,6 +39,8 @@ from norse.task._training import (
     add_arguments,
     at_least_one,
     check_arguments,
+    classify_epoch,
+    parse_bool,
 )
 from norse.torch import ConstantCurrentLIFEncoder, LIFCell, LIFParameters, LILinearCell
 
@@ -228,40 +230,8 @@ def _normalise(x: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- training
-def _run_epoch(model: nn.Module, device: torch.device, loader: Sequence,
-               optimizer: torch.optim.Optimizer | None, epoch: int,
-               limit_batches: int | None, progress: bool) -> tuple[float, float]:  # fmt: skip
-    from tqdm import tqdm
-
-    training = optimizer is not None
-    model.train(training)
-    total = correct = seen = 0.0
-    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, unit="batch")
-    with torch.set_grad_enabled(training):
-        for k, (x, y) in enumerate(bar):
-            if limit_batches is not None and k >= limit_batches:
-                break
-            x, y = x.to(device), y.to(device)
-            out = model(x)
-            loss = label_smoothing_loss(out, y) / len(y)
-            if training:
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-            total += loss.item() * len(y)
-            correct += int((out.argmax(1) == y).sum())
-            seen += len(y)
-    return total / max(seen, 1), correct / max(seen, 1)
-
-
-def _bool(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+def _mean_smoothed_loss(y_hat: Tensor, y: Tensor) -> Tensor:
+    return label_smoothing_loss(y_hat, y) / len(y)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -270,7 +240,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch_size", "--batch-size", type=int, default=32)
     parser.add_argument("--lr", "--learning-rate", type=float, default=2e-3)
-    parser.add_argument("--lr_step", type=_bool, default=False, help="True: halve the rate "
+    parser.add_argument("--lr_step", type=parse_bool, default=False, help="True: halve the rate "
                         "every 10 epochs")  # fmt: skip
     parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     parser.add_argument("--seq_length", "--seq-length", type=int, default=128)
@@ -323,12 +293,12 @@ def main(argv: Sequence[str] | None = None) -> float:
     for epoch in range(run.resume(model, optimizer, generator, scheduler), args.max_epochs + 1):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        loss, _ = _run_epoch(model, run.device, train_loader, optimizer, epoch,
-                             args.limit_batches, not run.quiet)  # fmt: skip
+        loss, _ = classify_epoch(model, train_loader, run.device, _mean_smoothed_loss, optimizer,
+                                 f"epoch {epoch}", args.limit_batches, not run.quiet)  # fmt: skip
         if scheduler is not None:
             scheduler.step()
-        test_loss, accuracy = _run_epoch(model, run.device, test_loader, None, epoch,
-                                         args.limit_batches, False)  # fmt: skip
+        test_loss, accuracy = classify_epoch(model, test_loader, run.device, _mean_smoothed_loss,
+                                             limit_batches=args.limit_batches)  # fmt: skip
         if not run.quiet:
             print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
                   f"test accuracy {accuracy:.1%}")  # fmt: skip

@@ -27,7 +27,13 @@ takes ``--device``, ``--seed``, ``--logdir`` (TensorBoard) and ``--checkpoint`` 
 ``--resume`` (which hold the delay network).
 
 Example:
-    >>> results = main(["--epochs", "1", "--samples", "64", "--quiet"])  # doctest: +SKIP
+    >>> results = main(["--epochs", "1", "--samples", "64", "--steps", "26",
+    ...                 "--baseline-hidden", "1", "--quiet"])
+    network                      neurons  test accuracy  SynOps/sample
+    learnable synaptic delays          4 ...
+    no delays                          1 ...
+    >>> [(name, neurons) for name, neurons, _ in results]
+    [('learnable synaptic delays', 4), ('no delays', 1)]
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from norse.task._training import (
     add_arguments,
     at_least_one,
     check_arguments,
+    classify_epoch,
     load_checkpoint,
     save_checkpoint,
 )
@@ -179,44 +180,16 @@ def train(model: nn.Module, device: torch.device, loader: Sequence, optimizer: t
           limit_batches: int | None = None, progress: bool = True,
           writer: object = None) -> tuple[float, float]:  # fmt: skip
     """One epoch; returns ``(mean loss, accuracy)`` on the training batches seen."""
-    from tqdm import tqdm
-
-    model.train()
-    total = correct = seen = 0.0
-    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, unit="batch")
-    for k, (x, y) in enumerate(bar):
-        if limit_batches is not None and k >= limit_batches:
-            break
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        loss = nn.functional.nll_loss(out, y)
-        optimizer.zero_grad()
-        loss.backward()
-        if clip_grad:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip_value)
-        optimizer.step()
-        total += loss.item() * len(y)
-        correct += int((out.argmax(1) == y).sum())
-        seen += len(y)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    return total / max(seen, 1), correct / max(seen, 1)
+    return classify_epoch(model, loader, device, nn.functional.nll_loss, optimizer,
+                          f"epoch {epoch}", limit_batches, progress,
+                          clip_grad=grad_clip_value if clip_grad else None)  # fmt: skip
 
 
-@torch.no_grad()
 def test(model: nn.Module, device: torch.device, loader: Sequence,
          limit_batches: int | None = None) -> tuple[float, float]:  # fmt: skip
     """``(mean loss, accuracy)`` on ``loader``."""
-    model.eval()
-    total = correct = seen = 0.0
-    for k, (x, y) in enumerate(loader):
-        if limit_batches is not None and k >= limit_batches:
-            break
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        total += float(nn.functional.nll_loss(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
-        seen += len(y)
-    return total / max(seen, 1), correct / max(seen, 1)
+    return classify_epoch(model, loader, device, nn.functional.nll_loss,
+                          limit_batches=limit_batches)  # fmt: skip
 
 
 test.__test__ = False  # (1.1.0's name; not a pytest test)

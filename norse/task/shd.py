@@ -50,7 +50,7 @@ from norse.task._training import (
     check_arguments,
 )
 from norse.torch import LI, LIFParameters, LIFRecurrent, LIParameters
-from norse.torch.functional.loss import ce_max_membrane_loss
+from norse.torch.functional.loss import accuracy_max_membrane, ce_max_membrane_loss
 
 __all__ = ["SHDNet", "main", "parse_args", "write_synthetic_shd"]
 
@@ -185,10 +185,6 @@ def _datasets(args: argparse.Namespace, is_main: bool) -> tuple[Any, Any]:
     )
 
 
-def _accuracy(v: Tensor, y: Tensor) -> float:
-    return float((v.amax(0).argmax(1) == y).float().mean())
-
-
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     """Train; returns one record per epoch (``loss``, ``accuracy``, ``test_accuracy``)."""
     from torch.utils.data import DataLoader, Subset
@@ -227,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-            accuracies.append(_accuracy(v.detach(), y))
+            accuracies.append(float(accuracy_max_membrane(v, y)))
         test_accuracy = _evaluate(model, test_loader, run.device)
         record = {
             "epoch": epoch,
@@ -258,7 +254,7 @@ def _evaluate(model: nn.Module, loader: Any, device: torch.device) -> float:
     correct = seen = 0
     for x, y in loader:
         v, _ = model(x.float().to(device))
-        correct += int((v.amax(0).argmax(1) == y.to(device)).sum())
+        correct += round(float(accuracy_max_membrane(v, y.to(device))) * len(y))
         seen += len(y)
     return correct / max(seen, 1)
 

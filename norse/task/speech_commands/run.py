@@ -37,6 +37,7 @@ from norse.task._training import (
     add_arguments,
     at_least_one,
     check_arguments,
+    classify_epoch,
 )
 from norse.task.speech_commands.model import LSTMModel, lif_model, lsnn_model
 
@@ -98,46 +99,23 @@ def load_speech_commands(root: str | Path, subset: str = "training",
     return SpeechCommandsDataset(words, transform=_FramesFirst())
 
 
+def _time_first(x: Tensor) -> Tensor:
+    return x.transpose(0, 1)
+
+
 def train(model: nn.Module, device: torch.device, loader: Sequence,
           optimizer: torch.optim.Optimizer, epoch: int, limit_batches: int | None = None,
           progress: bool = True) -> tuple[float, float]:  # fmt: skip
     """One epoch over ``(B, T, F)`` batches; returns ``(mean loss, accuracy)``."""
-    from tqdm import tqdm
-
-    model.train()
-    total = correct = seen = 0.0
-    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, leave=False, unit="batch")
-    for k, (x, y) in enumerate(bar):
-        if limit_batches is not None and k >= limit_batches:
-            break
-        x, y = x.to(device).transpose(0, 1), y.to(device)
-        out = model(x)
-        loss = nn.functional.nll_loss(out, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-        correct += int((out.argmax(1) == y).sum())
-        seen += len(y)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    return total / max(seen, 1), correct / max(seen, 1)
+    return classify_epoch(model, loader, device, nn.functional.nll_loss, optimizer,
+                          f"epoch {epoch}", limit_batches, progress, _time_first)  # fmt: skip
 
 
-@torch.no_grad()
 def test(model: nn.Module, test_loader: Sequence, epoch: int, device: torch.device | str = "cpu",
          limit_batches: int | None = None) -> tuple[float, float]:  # fmt: skip
     """``(mean loss, accuracy)`` on ``test_loader`` after ``epoch``."""
-    model.eval()
-    total = correct = seen = 0.0
-    for k, (x, y) in enumerate(test_loader):
-        if limit_batches is not None and k >= limit_batches:
-            break
-        x, y = x.to(device).transpose(0, 1), y.to(device)
-        out = model(x)
-        total += float(nn.functional.nll_loss(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
-        seen += len(y)
-    return total / max(seen, 1), correct / max(seen, 1)
+    return classify_epoch(model, test_loader, device, nn.functional.nll_loss,
+                          limit_batches=limit_batches, inputs=_time_first)  # fmt: skip
 
 
 test.__test__ = False  # (1.1.0's name; not a pytest test)

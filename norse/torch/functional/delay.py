@@ -420,13 +420,15 @@ def _initial(x: Tensor, max_delay: int) -> DelayLineState:
     )
 
 
-def _write(x: Tensor, state: DelayLineState, depth: int) -> tuple[Tensor, Tensor, Tensor]:
-    """``(buffer, slot, lagged)``: the buffer with ``x`` in the next slot, that slot, and the
-    buffer in lag order (``lagged[j]`` is the input ``j`` steps ago)."""
+def _push(x: Tensor, state: DelayLineState, depth: int) -> tuple[Tensor, Tensor]:
+    """``(buffer, slot)``: the buffer with ``x`` written into the next slot, and that slot."""
     slot = (state.position + 1) % depth
-    buffer = state.buffer.index_copy(0, slot.reshape(1), x.unsqueeze(0))
-    lagged = buffer.index_select(0, (slot - torch.arange(depth, device=x.device)) % depth)
-    return buffer, slot, lagged
+    return state.buffer.index_copy(0, slot.reshape(1), x.unsqueeze(0)), slot
+
+
+def _lagged(buffer: Tensor, slot: Tensor, depth: int) -> Tensor:
+    """The buffer in lag order: ``lagged[j]`` is the input ``j`` steps before ``slot``'s."""
+    return buffer.index_select(0, (slot - torch.arange(depth, device=buffer.device)) % depth)
 
 
 def _axonal_step(
@@ -435,13 +437,12 @@ def _axonal_step(
     depth = max_delay + 1
     if state is None:
         state = _initial(x, max_delay)
-    slot = (state.position + 1) % depth
-    buffer = state.buffer.index_copy(0, slot.reshape(1), x.unsqueeze(0))
+    buffer, slot = _push(x, state, depth)
     if not delays.is_floating_point():
         index = ((slot - delays.to(device=x.device, dtype=torch.long)) % depth).expand(x.shape)
         out = buffer.gather(0, index.unsqueeze(0)).squeeze(0)
     else:
-        lagged = buffer.index_select(0, (slot - torch.arange(depth, device=x.device)) % depth)
+        lagged = _lagged(buffer, slot, depth)
         kernel = _kernel(delays, max_delay, x.dtype, sigma).movedim(-1, 0)  # (D + 1, *neurons)
         kernel = kernel.reshape(depth, *([1] * (x.dim() - delays.dim())), *delays.shape)
         out = (lagged * kernel).sum(0)
@@ -499,7 +500,8 @@ def _synaptic_step(
     depth = max_delay + 1
     if state is None:
         state = _initial(x, max_delay)
-    buffer, slot, lagged = _write(x, state, depth)
+    buffer, slot = _push(x, state, depth)
+    lagged = _lagged(buffer, slot, depth)
     kernel = weight.unsqueeze(-1) * _kernel(delays, max_delay, x.dtype, sigma)  # (O, I, D + 1)
     out = torch.einsum("j...i,oij->...o", lagged, kernel)
     if bias is not None:

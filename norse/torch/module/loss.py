@@ -47,7 +47,27 @@ def _check_options(cls: str, **options) -> None:
         _loss._check_num_classes(cls, options["num_classes"], options["num_classes"])
 
 
-class CECountLoss(nn.Module):
+class _Wrapper(nn.Module):
+    """A functional loss or decoder with its options: ``__init__`` checks and keeps the
+    keyword options, ``forward(*inputs)`` calls ``function(*inputs, **options)``."""
+
+    function: staticmethod
+
+    def __init__(self, **options: object) -> None:
+        super().__init__()
+        _check_options(type(self).__name__, **options)
+        self._options = tuple(options)
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.function(*inputs, **{name: getattr(self, name) for name in self._options})
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in self._options)
+
+
+class CECountLoss(_Wrapper):
     """Cross-entropy of the spike counts; see :func:`~norse.torch.functional.loss.ce_count_loss`.
 
     Args:
@@ -59,19 +79,13 @@ class CECountLoss(nn.Module):
         tensor(0.1269)
     """
 
+    function = staticmethod(_loss.ce_count_loss)
+
     def __init__(self, reduction: str = "mean") -> None:
-        super().__init__()
-        _check_options("CECountLoss", reduction=reduction)
-        self.reduction = reduction
-
-    def forward(self, spikes: Tensor, targets: Tensor) -> Tensor:
-        return _loss.ce_count_loss(spikes, targets, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        super().__init__(reduction=reduction)
 
 
-class MSECountLoss(nn.Module):
+class MSECountLoss(_Wrapper):
     """Spike-count MSE against target rates; see
     :func:`~norse.torch.functional.loss.mse_count_loss`.
 
@@ -87,33 +101,17 @@ class MSECountLoss(nn.Module):
         tensor(2.)
     """
 
+    function = staticmethod(_loss.mse_count_loss)
+
     def __init__(
         self, correct_rate: float = 0.8, incorrect_rate: float = 0.2, reduction: str = "mean"
     ) -> None:
-        super().__init__()
-        _check_options(
-            "MSECountLoss",
-            correct_rate=correct_rate,
-            incorrect_rate=incorrect_rate,
-            reduction=reduction,
-        )
-        self.correct_rate = correct_rate
-        self.incorrect_rate = incorrect_rate
-        self.reduction = reduction
-
-    def forward(self, spikes: Tensor, targets: Tensor) -> Tensor:
-        return _loss.mse_count_loss(
-            spikes, targets, self.correct_rate, self.incorrect_rate, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"correct_rate={self.correct_rate}, incorrect_rate={self.incorrect_rate}, "
-            f"reduction={self.reduction!r}"
+        super().__init__(
+            correct_rate=correct_rate, incorrect_rate=incorrect_rate, reduction=reduction
         )
 
 
-class CEMaxMembraneLoss(nn.Module):
+class CEMaxMembraneLoss(_Wrapper):
     """Cross-entropy of the maximum voltage over time; see
     :func:`~norse.torch.functional.loss.ce_max_membrane_loss`.
 
@@ -126,19 +124,13 @@ class CEMaxMembraneLoss(nn.Module):
         tensor(0.3133)
     """
 
+    function = staticmethod(_loss.ce_max_membrane_loss)
+
     def __init__(self, reduction: str = "mean") -> None:
-        super().__init__()
-        _check_options("CEMaxMembraneLoss", reduction=reduction)
-        self.reduction = reduction
-
-    def forward(self, v: Tensor, targets: Tensor) -> Tensor:
-        return _loss.ce_max_membrane_loss(v, targets, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        super().__init__(reduction=reduction)
 
 
-class CELastMembraneLoss(nn.Module):
+class CELastMembraneLoss(_Wrapper):
     """Cross-entropy of the voltage at the last step; see
     :func:`~norse.torch.functional.loss.ce_last_membrane_loss`.
 
@@ -151,19 +143,13 @@ class CELastMembraneLoss(nn.Module):
         tensor(0.6931)
     """
 
+    function = staticmethod(_loss.ce_last_membrane_loss)
+
     def __init__(self, reduction: str = "mean") -> None:
-        super().__init__()
-        _check_options("CELastMembraneLoss", reduction=reduction)
-        self.reduction = reduction
-
-    def forward(self, v: Tensor, targets: Tensor) -> Tensor:
-        return _loss.ce_last_membrane_loss(v, targets, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        super().__init__(reduction=reduction)
 
 
-class CETemporalLoss(nn.Module):
+class CETemporalLoss(_Wrapper):
     """Cross-entropy of negated soft first-spike times; see
     :func:`~norse.torch.functional.loss.ce_temporal_loss`.
 
@@ -177,22 +163,13 @@ class CETemporalLoss(nn.Module):
         tensor(0.3133)
     """
 
+    function = staticmethod(_loss.ce_temporal_loss)
+
     def __init__(self, temperature: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__()
-        _check_options("CETemporalLoss", temperature=temperature, reduction=reduction)
-        self.temperature = temperature
-        self.reduction = reduction
-
-    def forward(self, spikes: Tensor, targets: Tensor) -> Tensor:
-        return _loss.ce_temporal_loss(
-            spikes, targets, temperature=self.temperature, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+        super().__init__(temperature=temperature, reduction=reduction)
 
 
-class FirstSpikeTimes(nn.Module):
+class FirstSpikeTimes(_Wrapper):
     """First spike index per neuron (``T`` if none); see
     :func:`~norse.torch.functional.loss.first_spike_times`.
 
@@ -202,11 +179,10 @@ class FirstSpikeTimes(nn.Module):
         tensor([[1, 2, 3]])
     """
 
-    def forward(self, spikes: Tensor) -> Tensor:
-        return _loss.first_spike_times(spikes)
+    function = staticmethod(_loss.first_spike_times)
 
 
-class PopulationDecode(nn.Module):
+class PopulationDecode(_Wrapper):
     """Spike counts summed per class population; see
     :func:`~norse.torch.functional.loss.population_decode`.
 
@@ -219,19 +195,13 @@ class PopulationDecode(nn.Module):
         tensor([[3., 1.]])
     """
 
+    function = staticmethod(_loss.population_decode)
+
     def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        _check_options("PopulationDecode", num_classes=num_classes)
-        self.num_classes = num_classes
-
-    def forward(self, spikes: Tensor) -> Tensor:
-        return _loss.population_decode(spikes, self.num_classes)
-
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}"
+        super().__init__(num_classes=num_classes)
 
 
-class CEPopulationCountLoss(nn.Module):
+class CEPopulationCountLoss(_Wrapper):
     """Cross-entropy of the population counts; see
     :func:`~norse.torch.functional.loss.ce_population_count_loss`.
 
@@ -245,22 +215,13 @@ class CEPopulationCountLoss(nn.Module):
         tensor(0.1269)
     """
 
+    function = staticmethod(_loss.ce_population_count_loss)
+
     def __init__(self, num_classes: int, reduction: str = "mean") -> None:
-        super().__init__()
-        _check_options("CEPopulationCountLoss", num_classes=num_classes, reduction=reduction)
-        self.num_classes = num_classes
-        self.reduction = reduction
-
-    def forward(self, spikes: Tensor, targets: Tensor) -> Tensor:
-        return _loss.ce_population_count_loss(
-            spikes, targets, self.num_classes, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, reduction={self.reduction!r}"
+        super().__init__(num_classes=num_classes, reduction=reduction)
 
 
-class MSEPopulationCountLoss(nn.Module):
+class MSEPopulationCountLoss(_Wrapper):
     """Population-count MSE against target rates; see
     :func:`~norse.torch.functional.loss.mse_population_count_loss`.
 
@@ -277,6 +238,8 @@ class MSEPopulationCountLoss(nn.Module):
         tensor(8.)
     """
 
+    function = staticmethod(_loss.mse_population_count_loss)
+
     def __init__(
         self,
         num_classes: int,
@@ -284,31 +247,9 @@ class MSEPopulationCountLoss(nn.Module):
         incorrect_rate: float = 0.2,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
-        _check_options(
-            "MSEPopulationCountLoss",
+        super().__init__(
             num_classes=num_classes,
             correct_rate=correct_rate,
             incorrect_rate=incorrect_rate,
             reduction=reduction,
-        )
-        self.num_classes = num_classes
-        self.correct_rate = correct_rate
-        self.incorrect_rate = incorrect_rate
-        self.reduction = reduction
-
-    def forward(self, spikes: Tensor, targets: Tensor) -> Tensor:
-        return _loss.mse_population_count_loss(
-            spikes,
-            targets,
-            self.num_classes,
-            self.correct_rate,
-            self.incorrect_rate,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"num_classes={self.num_classes}, correct_rate={self.correct_rate}, "
-            f"incorrect_rate={self.incorrect_rate}, reduction={self.reduction!r}"
         )
