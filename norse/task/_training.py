@@ -341,6 +341,7 @@ class Run:
         self.quiet = bool(getattr(args, "quiet", False)) or not self.distributed.is_main
         self.writer: Any = None
         self.generator: torch.Generator | None = None
+        self.sampler: Any = None
         self.scheduler: Any = None
         self._start = time.perf_counter()
 
@@ -365,6 +366,44 @@ class Run:
                 print(f"resumed from {args.checkpoint} after epoch {state['epoch']}")
         self.writer = summary_writer(args.logdir, self.distributed.is_main)
         return first
+
+    def loaders(self, train: Any, test: Any = None, batch_size: int = 32, collate_fn: Any = None,
+                seed: int | None = None) -> tuple[Any, Any]:  # fmt: skip
+        """``(train loader, test loader)``: the training set shuffled by a generator seeded
+        with ``seed`` (default ``--seed``; it goes into the checkpoints, so ``--resume`` keeps
+        the data order), or split between the processes by a ``DistributedSampler`` under
+        ``torchrun``; the test loader (``None`` without ``test``) in order."""
+        from torch.utils.data import DataLoader
+        from torch.utils.data.distributed import DistributedSampler
+
+        seed = self.args.seed if seed is None else seed
+        self.sampler = DistributedSampler(train, seed=seed) if self.distributed.active else None
+        self.generator = torch.Generator().manual_seed(seed)
+        train_loader = DataLoader(train, batch_size=batch_size, shuffle=self.sampler is None,
+                                  sampler=self.sampler, collate_fn=collate_fn,
+                                  generator=self.generator)  # fmt: skip
+        if test is None:
+            return train_loader, None
+        return train_loader, DataLoader(test, batch_size=batch_size, collate_fn=collate_fn)
+
+    def epochs(self, model: nn.Module, optimizer: Any, last: int, scheduler: Any = None) -> Any:
+        """The epochs to run up to ``last``: from 1, or after ``--checkpoint``'s with
+        ``--resume`` (see :meth:`resume`, with the generator of :meth:`loaders`); tells the
+        distributed sampler each epoch."""
+        for epoch in range(self.resume(model, optimizer, self.generator, scheduler), last + 1):
+            if self.sampler is not None:
+                self.sampler.set_epoch(epoch)
+            yield epoch
+
+    def end_classifier_epoch(self, epoch: int, model: nn.Module, optimizer: Any, loss: float,
+                             test_loss: float, accuracy: float) -> None:  # fmt: skip
+        """:meth:`end_epoch` of a classifier: prints the epoch's training loss, test loss and
+        test accuracy, and logs them as ``loss/train``, ``loss/test``, ``accuracy/test``."""
+        if not self.quiet:
+            print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
+                  f"test accuracy {accuracy:.1%}")  # fmt: skip
+        self.end_epoch(epoch, model, optimizer, **{"loss/train": loss, "loss/test": test_loss,
+                                                  "accuracy/test": accuracy})  # fmt: skip
 
     def end_epoch(self, epoch: int, model: nn.Module, optimizer: Any, **scalars: float) -> None:
         """Log ``scalars`` to TensorBoard, write the checkpoint (main process), wait for all."""

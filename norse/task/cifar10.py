@@ -265,8 +265,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> float:
     """Train and return the test accuracy."""
-    from torch.utils.data import DataLoader, TensorDataset
-    from torch.utils.data.distributed import DistributedSampler
+    from torch.utils.data import TensorDataset
 
     args = parse_args(argv)
     run = Run(args)
@@ -278,32 +277,24 @@ def main(argv: Sequence[str] | None = None) -> float:
     else:
         train_set = load_cifar10(args.data_root, True)
         test_set = load_cifar10(args.data_root, False)
-    train_data = TensorDataset(_normalise(train_set[0]), train_set[1])
-    test_data = TensorDataset(_normalise(test_set[0]), test_set[1])
-    sampler = DistributedSampler(train_data, seed=args.seed) if distributed.active else None
-    generator = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(train_data, batch_size=args.batch_size, shuffle=sampler is None,
-                              sampler=sampler, generator=generator)  # fmt: skip
-    test_loader = DataLoader(test_data, batch_size=args.batch_size)
+    train_loader, test_loader = run.loaders(
+        TensorDataset(_normalise(train_set[0]), train_set[1]),
+        TensorDataset(_normalise(test_set[0]), test_set[1]),
+        args.batch_size,
+    )
     net = LIFConvNet(args.seq_length, 3, args.lr, args.optimizer, LIFParameters(),
                      lr_step=args.lr_step)  # fmt: skip
     optimizer, scheduler = net.configure_optimizers()
     model = distributed.wrap(net)
     accuracy = 0.0
-    for epoch in range(run.resume(model, optimizer, generator, scheduler), args.max_epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+    for epoch in run.epochs(model, optimizer, args.max_epochs, scheduler):
         loss, _ = classify_epoch(model, train_loader, run.device, _mean_smoothed_loss, optimizer,
                                  f"epoch {epoch}", args.limit_batches, not run.quiet)  # fmt: skip
         if scheduler is not None:
             scheduler.step()
         test_loss, accuracy = classify_epoch(model, test_loader, run.device, _mean_smoothed_loss,
                                              limit_batches=args.limit_batches)  # fmt: skip
-        if not run.quiet:
-            print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
-                  f"test accuracy {accuracy:.1%}")  # fmt: skip
-        run.end_epoch(epoch, model, optimizer, **{"loss/train": loss, "loss/test": test_loss,
-                                                 "accuracy/test": accuracy})  # fmt: skip
+        run.end_classifier_epoch(epoch, model, optimizer, loss, test_loss, accuracy)
     run.finish(model, f"test accuracy: {accuracy:.1%} ({run.seconds():.1f} s)")
     return accuracy
 

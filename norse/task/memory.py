@@ -168,9 +168,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     """Train; returns one record per epoch (``loss``, ``accuracy`` of the last batch)."""
-    from torch.utils.data import DataLoader
-    from torch.utils.data.distributed import DistributedSampler
-
     args = parse_args(argv)
     run = Run(args)
     distributed = run.distributed
@@ -179,19 +176,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         args.samples, args.seq_length, args.seq_periods, args.seq_repetitions,
         args.population_size, args.poisson_rate, args.dt, seed=args.random_seed,
     )  # fmt: skip
-    sampler = DistributedSampler(data, seed=args.random_seed) if distributed.active else None
-    generator = torch.Generator().manual_seed(args.random_seed)
-    loader = DataLoader(data, batch_size=args.batch_size, shuffle=sampler is None,
-                        sampler=sampler, generator=generator)  # fmt: skip
+    loader, _ = run.loaders(data, batch_size=args.batch_size, seed=args.random_seed)
     features = 4 * args.population_size
     net = MemoryNet(features, 2, args)
     model = distributed.wrap(net)
     make = torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD
     optimizer = make(model.parameters(), lr=args.learning_rate)
     history = []
-    for epoch in range(run.resume(model, optimizer, generator), args.max_epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+    for epoch in run.epochs(model, optimizer, args.max_epochs):
         losses, accuracies = [], []
         for x, y in run.progress(loader, f"epoch {epoch}"):
             x = x.permute(1, 0, 2).to(run.device)  # (T, B, F)

@@ -187,32 +187,24 @@ def _datasets(args: argparse.Namespace, is_main: bool) -> tuple[Any, Any]:
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
     """Train; returns one record per epoch (``loss``, ``accuracy``, ``test_accuracy``)."""
-    from torch.utils.data import DataLoader, Subset
-    from torch.utils.data.distributed import DistributedSampler
+    from torch.utils.data import Subset
 
     args = parse_args(argv)
     run = Run(args)
     distributed = run.distributed
     torch.manual_seed(args.seed)
     train, test = _datasets(args, distributed.is_main)
-    train_set = Subset(train, range(len(train)))
-    sampler = DistributedSampler(train_set, seed=args.seed) if distributed.active else None
-    generator = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None,
-                        sampler=sampler, collate_fn=pad_collate, generator=generator)  # fmt: skip
-    test_loader = DataLoader(Subset(test, range(len(test))), batch_size=args.batch_size,
-                             collate_fn=pad_collate)  # fmt: skip
+    loader, test_loader = run.loaders(Subset(train, range(len(train))),
+                                      Subset(test, range(len(test))), args.batch_size,
+                                      pad_collate)  # fmt: skip
     net = SHDNet(args.hidden, args.dt)
     model = distributed.wrap(net)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
-    first = run.resume(model, optimizer, generator)
     history: list[dict] = []
     if not run.quiet:
         print(f"shd: {len(train)} train / {len(test)} test samples, dt {args.dt} s, "
               f"{args.hidden} recurrent LIF neurons")  # fmt: skip
-    for epoch in range(first, args.epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+    for epoch in run.epochs(model, optimizer, args.epochs):
         model.train()
         losses, accuracies = [], []
         for x, y in run.progress(loader, f"epoch {epoch}"):

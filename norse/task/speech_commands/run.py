@@ -161,8 +161,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> float:
     """Train and return the test accuracy."""
-    from torch.utils.data import DataLoader, TensorDataset
-    from torch.utils.data.distributed import DistributedSampler
+    from torch.utils.data import TensorDataset
 
     args = parse_args(argv)
     run = Run(args)
@@ -179,25 +178,15 @@ def main(argv: Sequence[str] | None = None) -> float:
         distributed.barrier()
         train_data = load_speech_commands(args.data_root, "training")
         test_data = load_speech_commands(args.data_root, "testing")
-    sampler = DistributedSampler(train_data, seed=args.seed) if distributed.active else None
-    generator = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(train_data, batch_size=args.batch_size, shuffle=sampler is None,
-                              sampler=sampler, generator=generator)  # fmt: skip
-    test_loader = DataLoader(test_data, batch_size=args.batch_size)
+    train_loader, test_loader = run.loaders(train_data, test_data, args.batch_size)
     model = distributed.wrap(make_model(args.model, args.n_features))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     accuracy = 0.0
-    for epoch in range(run.resume(model, optimizer, generator), args.epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+    for epoch in run.epochs(model, optimizer, args.epochs):
         loss, _ = train(model, run.device, train_loader, optimizer, epoch,
                         args.limit_batches, not run.quiet)  # fmt: skip
         test_loss, accuracy = test(model, test_loader, epoch, run.device, args.limit_batches)
-        if not run.quiet:
-            print(f"epoch {epoch:>2}: loss {loss:.3f}, test loss {test_loss:.3f}, "
-                  f"test accuracy {accuracy:.1%}")  # fmt: skip
-        run.end_epoch(epoch, model, optimizer, **{"loss/train": loss, "loss/test": test_loss,
-                                                 "accuracy/test": accuracy})  # fmt: skip
+        run.end_classifier_epoch(epoch, model, optimizer, loss, test_loss, accuracy)
     run.finish(model, f"test accuracy: {accuracy:.1%} ({run.seconds():.1f} s)")
     return accuracy
 
